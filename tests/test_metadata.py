@@ -71,7 +71,10 @@ BAD = {
     "layout item keys": ({"obs_layout": [{"name": "a", "size": 4}]}, "obs_layout[0] must be an object"),
     "layout size zero": ({"obs_layout": [{"name": "a", "size": 0, "unit": "", "description": ""}]},
                          "'size' must be >= 1"),
-    "low > high": ({"action_low": [3.0, -2.0]}, "action_low must be <= action_high; violated at index(es) [0]"),
+    "low > high": (
+        {"action_low": [3.0, -2.0]},
+        "action_low must be <= action_high; violated at index(es) [0]",
+    ),
     "low length": ({"action_low": [-1.0]}, "action_low must have act_dim=2 entries, got 1"),
     "high length": ({"action_high": [1.0, 1.0, 1.0]}, "action_high must have act_dim=2 entries, got 3"),
     "low not numbers": ({"action_low": ["a", "b"]}, "must be null or a list of numbers"),
@@ -96,7 +99,8 @@ def test_discrete_rules() -> None:
     with pytest.raises(ValueError, match="n_actions == act_dim"):
         PolicyMetadata.from_dict(_mutated({"n_actions": None}, discrete=True))
     with pytest.raises(ValueError, match="action_low and action_high null"):
-        PolicyMetadata.from_dict(_mutated({"action_low": [0.0, 0.0], "action_high": [1.0, 1.0]}, discrete=True))
+        bounds = {"action_low": [0.0, 0.0], "action_high": [1.0, 1.0]}
+        PolicyMetadata.from_dict(_mutated(bounds, discrete=True))
 
 
 @pytest.mark.parametrize("text", ["", "{", "[1, 2]", "null", '"trpo"', b"\xff\xfe"])

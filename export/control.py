@@ -1,0 +1,249 @@
+"""A fixed-rate control loop for running a policy on a robot (numpy only; no TensorFlow, no onnxruntime).
+
+Timing: tick k starts at the absolute deadline ``t0 + k / rate_hz`` (``time.perf_counter``), so the
+schedule does not drift. The loop sleeps until ``spin_s`` before a deadline, then busy-waits the rest
+(``time.sleep`` overshoots by ~70 µs on Linux). A tick runs read_observation → act → apply_action and
+*misses its deadline* when it ends after the next tick's start. After a miss the loop does not burst to
+catch up: slots already in the past are skipped (counted in ``skipped_ticks``) and the schedule resumes
+on the original grid.
+
+Stopping (``LoopReport.reason``):
+
+* ``"completed"`` — ``duration_s`` elapsed or ``max_ticks`` ticks ran;
+* ``"stopped"`` — the robot raised ``StopIteration`` from ``read_observation``/``apply_action`` (end of
+  an episode; no import from trpo-tf needed), or another thread called :meth:`ControlLoop.request_stop`;
+* ``"policy_error: ..."`` / ``"robot_error: ..."`` — an exception from ``act`` / from the robot;
+* ``"overruns: ..."`` — more than ``max_overruns`` missed deadlines in total, or more than
+  ``max_consecutive_overruns`` in a row.
+
+On errors and overruns ``robot.safe_state()`` is called before ``run`` returns (and on
+``KeyboardInterrupt``, which is then re-raised). On "completed"/"stopped" the robot is left as it is: the
+caller decides what comes next.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class RobotInterface(Protocol):
+    """What the control loop needs from a robot (or a simulator standing in for one)."""
+
+    def read_observation(self) -> np.ndarray:
+        """The current observation, laid out as the policy's ``metadata.obs_layout`` says."""
+        ...
+
+    def apply_action(self, action: Any) -> None:
+        """Send one action (``(act_dim,)`` float32, or an int for a discrete policy) to the actuators."""
+        ...
+
+    def safe_state(self) -> None:
+        """Bring the robot to a safe state (brakes, zero torque, hold position...). Must not block long."""
+        ...
+
+
+@dataclass(frozen=True)
+class LoopReport:
+    """What happened during :meth:`ControlLoop.run`. Latencies are read→act→apply times in µs over the
+    last ``history`` ticks (0.0 when no tick ran); ``wake_late_p99_us`` is how late ticks started."""
+
+    reason: str
+    ticks: int
+    missed_deadlines: int
+    skipped_ticks: int
+    rate_hz: float
+    elapsed_s: float
+    latency_p50_us: float
+    latency_p99_us: float
+    latency_max_us: float
+    wake_late_p99_us: float
+    safe_state_called: bool
+    error: BaseException | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def deadline_met_fraction(self) -> float:
+        """Fraction of ticks that finished before the next tick's start (1.0 when no tick ran)."""
+        return 1.0 - self.missed_deadlines / self.ticks if self.ticks else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the exception object is left out; its text is in ``reason``)."""
+        d = asdict(self)
+        del d["error"]
+        d["deadline_met_fraction"] = self.deadline_met_fraction
+        return d
+
+
+class ControlLoop:
+    """Run ``policy`` on ``robot`` at ``rate_hz``; see the module docstring for timing and stop rules.
+
+    ``policy`` is anything with an ``act(obs)`` method (e.g. :class:`export.runtime.OnnxPolicy`) or a
+    plain callable. ``spin_s`` is the busy-wait margin before each deadline (more = more precise, more CPU;
+    ``spin_s >= 1 / rate_hz`` busy-waits the whole period). ``history`` bounds the latency record.
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        robot: RobotInterface,
+        rate_hz: float,
+        max_overruns: int | None = None,
+        max_consecutive_overruns: int | None = 10,
+        spin_s: float = 2e-4,
+        history: int = 1_000_000,
+    ):
+        act = getattr(policy, "act", policy)
+        if not callable(act):
+            raise ValueError(
+                f"policy must have an act(obs) method or be callable, got {type(policy).__name__}"
+            )
+        methods = ("read_observation", "apply_action", "safe_state")
+        missing = [m for m in methods if not callable(getattr(robot, m, None))]
+        if missing:
+            raise ValueError(f"robot must implement RobotInterface; missing method(s) {missing}")
+        if not (isinstance(rate_hz, (int, float)) and math.isfinite(rate_hz) and rate_hz > 0):
+            raise ValueError(f"rate_hz must be a positive finite number, got {rate_hz!r}")
+        limits = {"max_overruns": max_overruns, "max_consecutive_overruns": max_consecutive_overruns}
+        for name, value in limits.items():
+            if value is not None and (type(value) is not int or value < 0):
+                raise ValueError(f"{name} must be None or an integer >= 0, got {value!r}")
+        if not (isinstance(spin_s, (int, float)) and spin_s >= 0):
+            raise ValueError(f"spin_s must be a number >= 0, got {spin_s!r}")
+        if type(history) is not int or history < 1:
+            raise ValueError(f"history must be an integer >= 1, got {history!r}")
+        self._act: Callable[[Any], Any] = act
+        self.robot = robot
+        self.rate_hz = float(rate_hz)
+        self.max_overruns = max_overruns
+        self.max_consecutive_overruns = max_consecutive_overruns
+        self.spin_s = float(spin_s)
+        self.history = history
+        self._stop_requested = False
+
+    def request_stop(self) -> None:
+        """Ask a running loop (e.g. from another thread) to stop after the current tick."""
+        self._stop_requested = True
+
+    def run(self, duration_s: float | None = None, max_ticks: int | None = None) -> LoopReport:
+        """Run until ``duration_s`` seconds of schedule or ``max_ticks`` ticks (whichever first), a stop,
+        an error or too many overruns. With neither limit it runs until stopped."""
+        finite = isinstance(duration_s, (int, float)) and 0 < duration_s < math.inf
+        if duration_s is not None and not finite:
+            raise ValueError(f"duration_s must be None or a positive finite number, got {duration_s!r}")
+        if max_ticks is not None and (type(max_ticks) is not int or max_ticks < 1):
+            raise ValueError(f"max_ticks must be None or an integer >= 1, got {max_ticks!r}")
+        period = 1.0 / self.rate_hz
+        n_slots = None if duration_s is None else max(1, round(duration_s * self.rate_hz))
+        limit = min(x for x in (n_slots, max_ticks, self.history) if x is not None)
+        latency = np.zeros(limit, np.float64)  # preallocated: the loop itself allocates nothing here
+        wake = np.zeros(limit, np.float64)
+        self._stop_requested = False
+
+        act, robot, spin = self._act, self.robot, self.spin_s
+        perf, sleep = time.perf_counter, time.sleep
+        ticks = missed = consecutive = skipped = slot = 0
+        reason, error = "completed", None
+        t0 = perf()
+        try:
+            while True:
+                if ticks == max_ticks or (n_slots is not None and slot >= n_slots):
+                    break
+                if self._stop_requested:
+                    reason = "stopped"
+                    break
+                deadline = t0 + slot * period
+                remaining = deadline - perf()
+                if remaining > spin:
+                    sleep(remaining - spin)
+                while perf() < deadline:
+                    pass
+                start = perf()
+                try:
+                    obs = robot.read_observation()
+                except StopIteration:
+                    reason = "stopped"
+                    break
+                except Exception as e:
+                    reason, error = f"robot_error: read_observation raised {_describe(e)}", e
+                    break
+                try:
+                    action = act(obs)
+                except Exception as e:
+                    reason, error = f"policy_error: {_describe(e)}", e
+                    break
+                try:
+                    robot.apply_action(action)
+                except StopIteration:
+                    reason = "stopped"
+                    break
+                except Exception as e:
+                    reason, error = f"robot_error: apply_action raised {_describe(e)}", e
+                    break
+                end = perf()
+                i = ticks % limit
+                latency[i] = end - start
+                wake[i] = start - deadline
+                ticks += 1
+                slot += 1
+                if end <= t0 + slot * period:
+                    consecutive = 0
+                    continue
+                missed += 1
+                consecutive += 1
+                next_slot = int((end - t0) / period) + 1  # first slot still in the future
+                skipped += next_slot - slot
+                slot = next_slot
+                if self.max_consecutive_overruns is not None and consecutive > self.max_consecutive_overruns:
+                    reason = (f"overruns: {consecutive} consecutive missed deadlines "
+                              f"(max_consecutive_overruns={self.max_consecutive_overruns})")
+                    break
+                if self.max_overruns is not None and missed > self.max_overruns:
+                    reason = (f"overruns: {missed} missed deadlines in {ticks} ticks "
+                              f"(max_overruns={self.max_overruns})")
+                    break
+        except BaseException:  # KeyboardInterrupt, SystemExit: make the robot safe, then propagate
+            _call_safe_state(robot)
+            raise
+        elapsed = perf() - t0
+
+        safe_called = False
+        if reason not in ("completed", "stopped"):
+            safe_error = _call_safe_state(robot)
+            safe_called = True
+            if safe_error is not None:
+                reason += f"; safe_state raised {_describe(safe_error)}"
+        filled = min(ticks, limit)
+        lat_us = latency[:filled] * 1e6
+        wake_us = wake[:filled] * 1e6
+        p50, p99 = np.percentile(lat_us, [50, 99]) if filled else (0.0, 0.0)
+        return LoopReport(
+            reason=reason,
+            ticks=ticks,
+            missed_deadlines=missed,
+            skipped_ticks=skipped,
+            rate_hz=self.rate_hz,
+            elapsed_s=elapsed,
+            latency_p50_us=float(p50),
+            latency_p99_us=float(p99),
+            latency_max_us=float(lat_us.max()) if filled else 0.0,
+            wake_late_p99_us=float(np.percentile(wake_us, 99)) if filled else 0.0,
+            safe_state_called=safe_called,
+            error=error,
+        )
+
+
+def _call_safe_state(robot: RobotInterface) -> Exception | None:
+    try:
+        robot.safe_state()
+    except Exception as e:  # report it; the caller's reason already says why we stopped
+        return e
+    return None
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"
