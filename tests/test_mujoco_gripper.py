@@ -202,3 +202,18 @@ def test_pick_lift_reward_terms_in_info() -> None:
             assert info["reward_grasp"] == info["reward_lift"] == info["reward_hold"] == 0.0
     assert seen_grasp and info["is_success"] and info["reward_hold"] == 1.0
     assert reward == pytest.approx(4.5, abs=0.05)  # every term near its maximum while held at the goal
+
+
+def test_grasp_is_friction_it_survives_shaking_and_opening_drops_the_cube() -> None:
+    env = GripperEnv("pick_lift")
+    obs, _ = env.reset(seed=4)
+    for _ in range(30):
+        obs, _, _, _, info = env.step(scripted_action(obs))
+    assert info["is_success"]
+    for t in range(20):  # full-speed side to side, reversing every 0.2 s
+        sign = 1.0 if (t // 5) % 2 == 0 else -1.0
+        obs, _, _, _, info = env.step(np.array([sign, -sign, 0.0, 1.0]))
+    assert info["grasped"] and info["lift_height"] > LIFT_SUCCESS
+    for _ in range(15):  # open and stay put: the cube falls back to the table
+        obs, _, _, _, info = env.step(np.array([0.0, 0.0, 0.0, -1.0]))
+    assert not info["grasped"] and info["lift_height"] < 0.005 and not info["is_success"]
