@@ -51,7 +51,8 @@ class RobotInterface(Protocol):
 @dataclass(frozen=True)
 class LoopReport:
     """What happened during :meth:`ControlLoop.run`. Latencies are read→act→apply times in µs over the
-    last ``history`` ticks (0.0 when no tick ran); ``wake_late_p99_us`` is how late ticks started."""
+    last ``history`` ticks (0.0 when no tick ran); ``wake_late_*`` say how late ticks started (the OS
+    scheduler: a large max means the process was descheduled, not that the policy was slow)."""
 
     reason: str
     ticks: int
@@ -63,6 +64,7 @@ class LoopReport:
     latency_p99_us: float
     latency_max_us: float
     wake_late_p99_us: float
+    wake_late_max_us: float
     safe_state_called: bool
     error: BaseException | None = field(default=None, repr=False, compare=False)
 
@@ -232,6 +234,7 @@ class ControlLoop:
             latency_p99_us=float(p99),
             latency_max_us=float(lat_us.max()) if filled else 0.0,
             wake_late_p99_us=float(np.percentile(wake_us, 99)) if filled else 0.0,
+            wake_late_max_us=float(wake_us.max()) if filled else 0.0,
             safe_state_called=safe_called,
             error=error,
         )
