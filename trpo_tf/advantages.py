@@ -1,0 +1,72 @@
+"""Generalized Advantage Estimation (Schulman et al. 2016) with time-limit bootstrapping, and reward scaling.
+
+    δ_t = r_t + γ · V(s_{t+1}) · (1 − terminated_t) − V(s_t)
+    Â_t = δ_t + γλ · (1 − done_t) · Â_{t+1},     R̂_t = Â_t + V(s_t)
+
+On a time-limit truncation the episode did not end in the MDP, so s_{t+1} is the true final observation
+and we bootstrap from V(final_obs); on termination the future is worth nothing. Either way the
+recursion stops at the episode boundary (done = terminated or truncated).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def compute_gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, terminated: np.ndarray,
+                truncated: np.ndarray, gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Advantages and returns for arrays shaped [T, n_envs].
+
+    ``next_values[t]`` is V of the observation that followed step t: V(s_{t+1}) inside an episode,
+    V(final_obs) at a truncation (ignored at a termination). Returns (advantages, returns), float32.
+    """
+    rewards, values, next_values = (np.asarray(a, np.float64) for a in (rewards, values, next_values))
+    terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+    if not rewards.shape == values.shape == next_values.shape == terminated.shape == truncated.shape:
+        raise ValueError("rewards, values, next_values, terminated, truncated must share one [T, n_envs] shape")
+    not_terminal = 1.0 - terminated
+    not_done = 1.0 - (terminated | truncated)
+    deltas = rewards + gamma * next_values * not_terminal - values
+    advantages = np.zeros_like(rewards)
+    running = np.zeros(rewards.shape[1:])
+    for t in reversed(range(len(rewards))):
+        running = deltas[t] + gamma * lam * not_done[t] * running
+        advantages[t] = running
+    return advantages.astype(np.float32), (advantages + values).astype(np.float32)
+
+
+class RewardScaler:
+    """Divides rewards by the running std of the discounted return (as SB3's VecNormalize does).
+
+    Scaling by a slowly changing positive constant leaves the optimal policy unchanged and keeps the
+    critic's regression targets near unit scale, which matters for locomotion returns in the thousands.
+    """
+
+    def __init__(self, n_envs: int, gamma: float, clip: float = 10.0, epsilon: float = 1e-8) -> None:
+        self.gamma, self.clip, self.epsilon = gamma, clip, epsilon
+        self.discounted = np.zeros(n_envs)
+        self.count, self.mean, self.var = 1e-4, 0.0, 1.0
+
+    def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        """Scale rewards [T, n_envs] collected in order; updates the statistics as it goes."""
+        scaled = np.empty_like(rewards, dtype=np.float32)
+        for t in range(len(rewards)):
+            self.discounted = self.discounted * self.gamma + rewards[t]
+            self._update(self.discounted)
+            scaled[t] = np.clip(rewards[t] / np.sqrt(self.var + self.epsilon), -self.clip, self.clip)
+            self.discounted[dones[t]] = 0.0
+        return scaled
+
+    def _update(self, x: np.ndarray) -> None:
+        n_b, mean_b, var_b = len(x), float(np.mean(x)), float(np.var(x))
+        n = self.count + n_b
+        delta = mean_b - self.mean
+        self.mean += delta * n_b / n
+        self.var = (self.var * self.count + var_b * n_b + delta**2 * self.count * n_b / n) / n
+        self.count = n
+
+    def state(self) -> dict[str, float]:
+        return {"count": self.count, "mean": self.mean, "var": self.var}
+
+    def load_state(self, state: dict[str, float]) -> None:
+        self.count, self.mean, self.var = float(state["count"]), float(state["mean"]), float(state["var"])

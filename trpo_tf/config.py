@@ -1,0 +1,185 @@
+"""One dataclass of hyperparameters, with validation and YAML/``key=value`` overrides.
+
+Defaults follow seed 004 (δ 0.01, CG 10, damping 0.1, backtrack 0.5 × 10, critic Adam 1e-3 × 5 epochs,
+γ 0.99, λ 0.95, 2,048-sample batches). Task presets in ``robots/presets/*.yaml`` override them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """An unknown key, an ill-typed value or an out-of-range value. Its message is one readable line."""
+
+
+@dataclass
+class TRPOConfig:
+    """Everything a training run needs; saved as ``config.yaml`` in the run directory."""
+
+    task: str = "inverted-pendulum"
+    total_steps: int = 1_000_000
+    seed: int = 0
+
+    # collection
+    n_envs: int = 1
+    n_steps: int = 2048  # per env per iteration; batch = n_envs * n_steps
+    vector_env: str = "sync"  # "sync" (in-process) or "async" (one subprocess per env)
+    normalize_obs: bool = True
+    obs_clip: float = 10.0
+    normalize_reward: bool = False  # scale rewards by the running std of the discounted return
+
+    # advantages (GAE, Schulman et al. 2016)
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+
+    # policy step (seed 004)
+    max_kl: float = 0.01
+    cg_iters: int = 10
+    cg_tol: float = 1e-10
+    cg_damping: float = 0.1
+    fisher_subsample: int = 1  # Fv on every k-th sample (Schulman's thesis, §C.2)
+    backtrack_coef: float = 0.5
+    backtrack_iters: int = 10
+
+    # critic
+    critic_lr: float = 1e-3
+    critic_epochs: int = 5
+    critic_batch_size: int = 128
+
+    # models
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    init_log_std: float = 0.0
+
+    # engineering
+    jit_compile: bool = True
+    checkpoint_every: int = 1  # iterations
+    keep_checkpoints: int = 3
+    eval_episodes: int = 10
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def batch_size(self) -> int:
+        return self.n_envs * self.n_steps
+
+    def validate(self) -> "TRPOConfig":
+        """Raise :class:`ConfigError` on the first out-of-range value."""
+        checks: list[tuple[bool, str]] = [
+            (self.total_steps > 0, "total_steps must be > 0"),
+            (self.n_envs >= 1, "n_envs must be >= 1"),
+            (self.n_steps >= 1, "n_steps must be >= 1"),
+            (self.vector_env in ("sync", "async"), "vector_env must be 'sync' or 'async'"),
+            (self.obs_clip > 0, "obs_clip must be > 0"),
+            (0.0 < self.gamma <= 1.0, "gamma must be in (0, 1]"),
+            (0.0 <= self.gae_lambda <= 1.0, "gae_lambda must be in [0, 1]"),
+            (self.max_kl > 0, "max_kl must be > 0"),
+            (self.cg_iters >= 1, "cg_iters must be >= 1"),
+            (self.cg_tol >= 0, "cg_tol must be >= 0"),
+            (self.cg_damping >= 0, "cg_damping must be >= 0"),
+            (self.fisher_subsample >= 1, "fisher_subsample must be >= 1"),
+            (0.0 < self.backtrack_coef < 1.0, "backtrack_coef must be in (0, 1)"),
+            (self.backtrack_iters >= 1, "backtrack_iters must be >= 1"),
+            (self.critic_lr > 0, "critic_lr must be > 0"),
+            (self.critic_epochs >= 0, "critic_epochs must be >= 0"),
+            (self.critic_batch_size >= 1, "critic_batch_size must be >= 1"),
+            (len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
+             "hidden_sizes must be a non-empty list of positive ints"),
+            (self.activation in ("tanh", "relu", "elu"), "activation must be one of tanh, relu, elu"),
+            (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
+            (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
+            (self.eval_episodes >= 0, "eval_episodes must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"invalid config: {message}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TRPOConfig":
+        return cls().updated(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TRPOConfig":
+        return cls.from_dict(read_yaml_mapping(path))
+
+    def updated(self, data: dict[str, Any]) -> "TRPOConfig":
+        """A copy with ``data`` applied; each value is checked against the field's type."""
+        hints = typing.get_type_hints(type(self))
+        values = self.to_dict()
+        for key, value in data.items():
+            if key not in hints or key not in values:
+                known = ", ".join(f.name for f in dataclasses.fields(self))
+                raise ConfigError(f"unknown config key {key!r}; known keys: {known}")
+            values[key] = _coerce(key, value, hints[key])
+        return type(self)(**values).validate()
+
+    def with_overrides(self, assignments: list[str]) -> "TRPOConfig":
+        """Apply ``key=value`` strings (values parsed as YAML: ``max_kl=0.02``, ``hidden_sizes=[128,128]``)."""
+        data: dict[str, Any] = {}
+        for item in assignments:
+            key, sep, raw = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--set expects key=value, got {item!r}")
+            try:
+                data[key.strip()] = yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"cannot parse value of {key.strip()!r}: {exc.problem}") from None
+        return self.updated(data)
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; errors become :class:`ConfigError`."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of key: value")
+    return data
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check (and gently convert: int → float) one value against a dataclass type hint."""
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():  # 1e6 in YAML is a float
+            return int(value)
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif origin is list:
+        (item_type,) = typing.get_args(hint)
+        if isinstance(value, (list, tuple)):
+            return [_coerce(key, v, item_type) for v in value]
+    elif origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+    else:  # pragma: no cover - every field has one of the types above
+        return value
+    name = getattr(hint, "__name__", str(hint))
+    raise ConfigError(f"config key {key!r} expects {name}, got {value!r}")

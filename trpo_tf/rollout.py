@@ -1,0 +1,134 @@
+"""Rollouts on gymnasium vector envs (seed 004, step 1: run π_θ, store s, a, r, terminated, truncated).
+
+Vector envs reset in the same step (``AutoresetMode.SAME_STEP``): the observation returned after an
+episode ends is already the next episode's first one, and the true final observation is kept so GAE can
+bootstrap from it on a time-limit truncation.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from trpo_tf.acting import NumpyActor
+
+
+def _make_env(gym_id: str, kwargs: dict[str, Any], render_mode: str | None = None) -> gym.Env:
+    import robots  # noqa: F401  (registers our tasks in the worker process too)
+
+    return gym.make(gym_id, render_mode=render_mode, **kwargs)
+
+
+def make_env(gym_id: str, kwargs: dict[str, Any] | None = None, render_mode: str | None = None) -> gym.Env:
+    """One environment by gym id (our tasks are registered on ``import robots``)."""
+    return _make_env(gym_id, dict(kwargs or {}), render_mode)
+
+
+def make_vector_env(gym_id: str, n_envs: int, kwargs: dict[str, Any] | None = None,
+                    mode: str = "sync") -> gym.vector.VectorEnv:
+    """``n_envs`` copies in-process ("sync") or one subprocess each ("async", forkserver: no TF in workers)."""
+    fns = [functools.partial(_make_env, gym_id, dict(kwargs or {})) for _ in range(n_envs)]
+    if mode == "async":
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP, context="forkserver")
+    if mode == "sync":
+        return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    raise ValueError(f"vector env mode must be 'sync' or 'async', got {mode!r}")
+
+
+@dataclass
+class RolloutBatch:
+    """Arrays shaped [T, n_envs, ...]; ``final_obs[k]`` is the last observation of the episode truncated
+    at step ``final_index[k] = (t, env)``; ``last_obs`` is the observation after the final step."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    last_obs: np.ndarray
+    final_index: np.ndarray
+    final_obs: np.ndarray
+    episode_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+    episode_successes: list[float] = field(default_factory=list)
+
+    @property
+    def n_steps(self) -> int:
+        return self.rewards.size
+
+
+class RolloutCollector:
+    """Steps a vector env with a :class:`NumpyActor`, one batched policy call per step."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, actor: NumpyActor, seed: int) -> None:
+        self.envs, self.actor = envs, actor
+        space = envs.single_action_space
+        self.discrete = isinstance(space, gym.spaces.Discrete)
+        self.low = None if self.discrete else space.low.astype(np.float32)
+        self.high = None if self.discrete else space.high.astype(np.float32)
+        obs, _ = envs.reset(seed=seed)
+        self.obs = obs.astype(np.float32)
+        self.running_return = np.zeros(envs.num_envs)
+        self.running_length = np.zeros(envs.num_envs, dtype=np.int64)
+
+    def collect(self, n_steps: int, rng: np.random.Generator) -> RolloutBatch:
+        """Run ``n_steps`` vector steps with stochastic actions."""
+        n, obs_dim = self.envs.num_envs, self.obs.shape[1]
+        obs_buf = np.empty((n_steps, n, obs_dim), np.float32)
+        act_shape = (n_steps, n) if self.discrete else (n_steps, n, len(self.low))
+        act_buf = np.empty(act_shape, np.int64 if self.discrete else np.float32)
+        rew_buf = np.empty((n_steps, n), np.float32)
+        term_buf = np.empty((n_steps, n), bool)
+        trunc_buf = np.empty((n_steps, n), bool)
+        final_index: list[tuple[int, int]] = []
+        final_obs: list[np.ndarray] = []
+        batch = RolloutBatch(obs_buf, act_buf, rew_buf, term_buf, trunc_buf, self.obs, np.empty((0, 2)),
+                             np.empty((0, obs_dim)))
+        for t in range(n_steps):
+            actions = self.actor.sample(self.obs, rng)
+            # The stored sample keeps its log-prob; only the env sees the clipped action.
+            env_actions = actions if self.discrete else np.clip(actions, self.low, self.high)
+            next_obs, rewards, terminated, truncated, info = self.envs.step(env_actions)
+            obs_buf[t], act_buf[t], rew_buf[t] = self.obs, actions, rewards
+            term_buf[t], trunc_buf[t] = terminated, truncated
+            self.running_return += rewards
+            self.running_length += 1
+            done = terminated | truncated
+            if done.any():
+                final_info = info.get("final_info", {})
+                for i in np.flatnonzero(done):
+                    if truncated[i]:
+                        final_index.append((t, i))
+                        final_obs.append(info["final_obs"][i])
+                    batch.episode_returns.append(float(self.running_return[i]))
+                    batch.episode_lengths.append(int(self.running_length[i]))
+                    if "is_success" in final_info and final_info.get("_is_success", np.ones(n, bool))[i]:
+                        batch.episode_successes.append(float(final_info["is_success"][i]))
+                self.running_return[done] = 0.0
+                self.running_length[done] = 0
+            self.obs = next_obs.astype(np.float32)
+        batch.last_obs = self.obs.copy()
+        if final_index:
+            batch.final_index = np.asarray(final_index, np.int64)
+            batch.final_obs = np.asarray(final_obs, np.float32)
+        return batch
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def next_values(batch: RolloutBatch, values: np.ndarray, last_values: np.ndarray,
+                final_values: np.ndarray) -> np.ndarray:
+    """V of the observation following each step: V(s_{t+1}), V(last_obs) after the final step, and
+    V(final_obs) where an episode was truncated (see :func:`trpo_tf.advantages.compute_gae`)."""
+    nxt = np.empty_like(values)
+    nxt[:-1] = values[1:]
+    nxt[-1] = last_values
+    if len(batch.final_index):
+        nxt[batch.final_index[:, 0], batch.final_index[:, 1]] = final_values
+    return nxt

@@ -1,0 +1,128 @@
+"""The run directory: what a training run writes and what ``load_policy``/export/resume read back.
+
+    config.yaml     fully resolved TRPOConfig
+    run.json        the task and spaces (obs_dim, action bounds, layout, control rate), package version
+    checkpoints/    tf.train.CheckpointManager (last N kept; a half-written one is never listed)
+    metrics.csv     one row per iteration
+    tb/             TensorBoard events
+    eval.json       deterministic evaluation;  policy.onnx + policy.onnx.json after export
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+RUN_FORMAT = "trpo-tf-run/1"
+
+
+class RunDirError(ValueError):
+    """A missing, foreign or damaged run directory. Its message is one readable line."""
+
+
+@dataclass
+class RunInfo:
+    """Everything about a run that does not change while it trains (``run.json``)."""
+
+    task: str
+    gym_id: str
+    env_kwargs: dict[str, Any]
+    obs_dim: int
+    discrete: bool
+    act_dim: int  # action dimensions, or the number of discrete actions
+    action_low: list[float] | None
+    action_high: list[float] | None
+    control_hz: float
+    obs_layout: list[dict[str, Any]]
+    package_version: str
+    format: str = RUN_FORMAT
+
+    @classmethod
+    def from_env(cls, task: str, gym_id: str, env_kwargs: dict[str, Any], env: gym.Env,
+                 spec: Any | None) -> "RunInfo":
+        """Describe ``env``; ``spec`` is the registry's TaskSpec if the task is one of ours."""
+        from trpo_tf import __version__
+
+        obs_space, act_space = env.observation_space, env.action_space
+        obs_dim = int(obs_space.shape[0])
+        discrete = isinstance(act_space, gym.spaces.Discrete)
+        if spec is not None:
+            layout = [asdict(f) for f in spec.obs_layout]
+            control_hz = float(spec.control_hz)
+        else:
+            layout = [{"name": f"obs_{i}", "size": 1, "unit": "", "description": ""} for i in range(obs_dim)]
+            dt = getattr(env.unwrapped, "dt", None) or getattr(env.unwrapped, "tau", None)
+            fps = env.metadata.get("render_fps")
+            control_hz = float(1.0 / dt) if dt else float(fps or 0.0)
+        return cls(
+            task=task, gym_id=gym_id, env_kwargs=dict(env_kwargs), obs_dim=obs_dim, discrete=discrete,
+            act_dim=int(act_space.n) if discrete else int(act_space.shape[0]),
+            action_low=None if discrete else [float(x) for x in act_space.low],
+            action_high=None if discrete else [float(x) for x in act_space.high],
+            control_hz=control_hz, obs_layout=layout, package_version=__version__)
+
+    def spaces(self) -> tuple[gym.spaces.Box, gym.spaces.Space]:
+        obs = gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
+        if self.discrete:
+            return obs, gym.spaces.Discrete(self.act_dim)
+        low = np.array([x if math.isfinite(x) else -np.inf for x in self.action_low], np.float32)
+        high = np.array([x if math.isfinite(x) else np.inf for x in self.action_high], np.float32)
+        return obs, gym.spaces.Box(low, high, dtype=np.float32)
+
+
+class RunDir:
+    """Paths inside one run directory."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.info = self.path / "run.json"
+        self.checkpoints = self.path / "checkpoints"
+        self.metrics = self.path / "metrics.csv"
+        self.tensorboard = self.path / "tb"
+        self.eval = self.path / "eval.json"
+        self.onnx = self.path / "policy.onnx"
+
+    def check(self) -> "RunDir":
+        """Raise :class:`RunDirError` unless this looks like a trpo-tf run with a checkpoint."""
+        if not self.path.is_dir():
+            raise RunDirError(f"run directory {self.path} does not exist")
+        if not self.info.is_file() or not self.config.is_file():
+            raise RunDirError(f"{self.path} is not a trpo-tf run directory (no run.json / config.yaml)")
+        if self.latest_checkpoint() is None:
+            raise RunDirError(f"{self.path} has no checkpoint yet")
+        return self
+
+    def latest_checkpoint(self) -> str | None:
+        import tensorflow as tf
+
+        return tf.train.latest_checkpoint(str(self.checkpoints)) if self.checkpoints.is_dir() else None
+
+    def read_info(self) -> RunInfo:
+        try:
+            data = json.loads(self.info.read_text(encoding="utf-8"))
+            if data.get("format") != RUN_FORMAT:
+                raise RunDirError(f"{self.info}: unsupported format {data.get('format')!r}")
+            return RunInfo(**data)
+        except (OSError, json.JSONDecodeError, TypeError) as exc:
+            raise RunDirError(f"cannot read {self.info}: {exc}") from None
+
+    def write_info(self, info: RunInfo) -> None:
+        write_json_atomic(self.info, asdict(info))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file, fsync, then rename: a crash leaves the old file or the new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,196 @@
+"""The TRPO policy step as ONE compiled ``tf.function`` (seed 004, Schulman et al. 2015 §6 and App. C).
+
+    g   = ∇θ L(θ),  L(θ) = mean( π_θ(a|s) / π_old(a|s) · Â )          surrogate gradient
+    x  ≈ F⁻¹ g   by conjugate gradient on Fisher-vector products        natural gradient direction
+    Fv = ∇θ( (∇θ KL(π_old ‖ π_θ)) · v ) + damping · v                  nested GradientTape
+    step = √(2δ / xᵀFx) · x                                             largest step of the quadratic model
+    θ_new = θ_old + 0.5ᵏ · step,  the smallest k with KL ≤ δ and L improved; else θ_old
+
+Candidates are evaluated functionally (``keras.Model.stateless_call``), so the actor's variables are
+written once, at the end: with the accepted parameters, or with the old ones, bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from trpo_tf.models import GaussianActor, _Actor
+
+# Why an update was rejected; index = the ``status`` diagnostic.
+STATUS_REASONS = (
+    "accepted",
+    "line search failed: no step within KL <= max_kl that improves the surrogate",
+    "non-finite surrogate or gradient (check advantages and observations)",
+    "non-finite conjugate-gradient solution or step (Fisher product ill-conditioned)",
+)
+
+
+@dataclass(frozen=True)
+class TRPOStepSettings:
+    """Hyperparameters of the policy step (defaults: seed 004)."""
+
+    max_kl: float = 0.01
+    cg_iters: int = 10
+    cg_tol: float = 1e-10
+    cg_damping: float = 0.1
+    fisher_subsample: int = 1
+    backtrack_coef: float = 0.5
+    backtrack_iters: int = 10
+
+
+def flatten(tensors: list[tf.Tensor]) -> tf.Tensor:
+    """Concatenate tensors into one flat vector."""
+    return tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0)
+
+
+def unflatten(flat: tf.Tensor, like: list[tf.Tensor]) -> list[tf.Tensor]:
+    """Split a flat vector into tensors shaped like ``like``."""
+    sizes = [int(np.prod(t.shape)) for t in like]
+    return [tf.reshape(part, t.shape) for part, t in zip(tf.split(flat, sizes), like)]
+
+
+def conjugate_gradient(matvec: Callable[[tf.Tensor], tf.Tensor], b: tf.Tensor, iters: int,
+                       tol: float = 1e-10) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Solve A x = b for symmetric positive-definite A given only ``matvec(v) = A v`` (seed 004).
+
+    Stops after ``iters`` iterations or when ‖r‖² ≤ tol. Returns (x, ‖r‖², iterations done).
+    """
+    x = tf.zeros_like(b)
+    r = tf.identity(b)
+    p = tf.identity(b)
+    rr = tf.tensordot(r, r, 1)
+
+    def keep_going(i, x, r, p, rr):
+        return tf.logical_and(i < iters, rr > tol)
+
+    def iteration(i, x, r, p, rr):
+        ap = matvec(p)
+        alpha = rr / tf.tensordot(p, ap, 1)
+        x = x + alpha * p
+        r = r - alpha * ap
+        rr_new = tf.tensordot(r, r, 1)
+        p = r + (rr_new / rr) * p
+        return i + 1, x, r, p, rr_new
+
+    i, x, _, _, rr = tf.while_loop(keep_going, iteration, (tf.constant(0), x, r, p, rr))
+    return x, rr, i
+
+
+def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
+
+
+class TRPOPolicyStep:
+    """Owns the compiled policy step for one actor. Call :meth:`__call__` with a rollout batch."""
+
+    def __init__(self, actor: _Actor, settings: TRPOStepSettings = TRPOStepSettings(),
+                 jit_compile: bool = True) -> None:
+        self.actor = actor
+        self.settings = settings
+        self._compiled = tf.function(self._step, jit_compile=jit_compile, reduce_retracing=True)
+
+    def __call__(self, obs: np.ndarray, actions: np.ndarray, advantages: np.ndarray) -> dict[str, float]:
+        """Run one step; returns diagnostics as Python numbers (``reason`` says why if rejected)."""
+        out = self._compiled(tf.convert_to_tensor(obs, tf.float32), tf.convert_to_tensor(actions),
+                             tf.convert_to_tensor(advantages, tf.float32))
+        diagnostics = {k: float(v) for k, v in out.items()}
+        diagnostics["accepted"] = bool(diagnostics["accepted"])
+        diagnostics["reason"] = STATUS_REASONS[int(diagnostics["status"])]
+        return diagnostics
+
+    # --- the compiled step -------------------------------------------------------------------------
+    def _step(self, obs: tf.Tensor, actions: tf.Tensor, advantages: tf.Tensor) -> dict[str, tf.Tensor]:
+        s = self.settings
+        variables = self.actor.trainable_variables
+        params = [tf.identity(v.value) for v in variables]
+        fixed = [v.value for v in self.actor.non_trainable_variables]
+        flat_old = flatten(params)
+
+        def policy(p: list[tf.Tensor], x: tf.Tensor):
+            return self.actor.stateless_call(p, fixed, x)[0]
+
+        # π_old: the policy that collected the batch, a constant from here on.
+        frozen = [tf.stop_gradient(p) for p in params]
+        old_dist = policy(frozen, obs)
+        old_log_prob = tf.stop_gradient(old_dist.log_prob(actions))
+        obs_fisher = obs[:: s.fisher_subsample]
+        old_dist_fisher = policy(frozen, obs_fisher)
+        adv = (advantages - tf.reduce_mean(advantages)) / (tf.math.reduce_std(advantages) + 1e-8)
+
+        def surrogate(p: list[tf.Tensor]) -> tf.Tensor:
+            ratio = tf.exp(policy(p, obs).log_prob(actions) - old_log_prob)
+            return tf.reduce_mean(ratio * adv)
+
+        def mean_kl(p: list[tf.Tensor], x: tf.Tensor, old) -> tf.Tensor:
+            return tf.reduce_mean(old.kl_divergence(policy(p, x)))
+
+        # 1. surrogate gradient g
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            surrogate_before = surrogate(params)
+        g = flatten(tape.gradient(surrogate_before, params))
+
+        # 2. Fisher-vector product: Hessian of the mean KL at θ_old, by differentiating its gradient
+        def fisher_vector_product(v: tf.Tensor) -> tf.Tensor:
+            with tf.GradientTape() as outer:
+                outer.watch(params)
+                with tf.GradientTape() as inner:
+                    inner.watch(params)
+                    kl = mean_kl(params, obs_fisher, old_dist_fisher)
+                grad_kl = flatten(inner.gradient(kl, params))
+                grad_kl_v = tf.tensordot(grad_kl, tf.stop_gradient(v), 1)
+            return flatten(outer.gradient(grad_kl_v, params)) + s.cg_damping * v
+
+        # 3. natural gradient direction x ≈ F⁻¹ g, and the largest step √(2δ / xᵀFx)·x
+        gradient_ok = _all_finite(surrogate_before, g)
+        safe_g = tf.where(gradient_ok, g, tf.zeros_like(g))
+        x, cg_residual, cg_iterations = conjugate_gradient(fisher_vector_product, safe_g, s.cg_iters, s.cg_tol)
+        xfx = tf.tensordot(x, fisher_vector_product(x), 1)
+        full_step = tf.sqrt(2.0 * s.max_kl / xfx) * x
+        step_ok = tf.logical_and(_all_finite(x, full_step), xfx > 0.0)
+        can_search = tf.logical_and(gradient_ok, step_ok)
+        full_step = tf.where(can_search, full_step, tf.zeros_like(full_step))
+
+        # 4. backtracking line search: accept the first 0.5ᵏ·step with KL ≤ δ and L improved
+        def not_done(k, accepted, surrogate_new, kl_new):
+            return tf.logical_and(tf.logical_and(can_search, tf.logical_not(accepted)), k < s.backtrack_iters)
+
+        def backtrack(k, accepted, surrogate_new, kl_new):
+            candidate = unflatten(flat_old + tf.pow(s.backtrack_coef, tf.cast(k, tf.float32)) * full_step, params)
+            surrogate_new = surrogate(candidate)
+            kl_new = mean_kl(candidate, obs, old_dist)
+            ok = _all_finite(surrogate_new, kl_new) & (kl_new <= s.max_kl) & (surrogate_new > surrogate_before)
+            return k + 1, ok, surrogate_new, kl_new
+
+        tries, accepted, surrogate_after, kl = tf.while_loop(
+            not_done, backtrack, (tf.constant(0), tf.constant(False), surrogate_before, tf.constant(0.0)))
+
+        # 5. write the weights once: the accepted candidate, or θ_old exactly
+        fraction = tf.pow(s.backtrack_coef, tf.cast(tries - 1, tf.float32))
+        flat_new = tf.where(accepted, flat_old + fraction * full_step, flat_old)
+        for variable, value in zip(variables, unflatten(flat_new, params)):
+            variable.assign(value)
+
+        status = tf.where(~gradient_ok, 2, tf.where(~step_ok, 3, tf.where(accepted, 0, 1)))
+        entropy = tf.reduce_mean(old_dist.entropy())
+        mean_std = tf.reduce_mean(tf.exp(self.actor.log_std)) if isinstance(self.actor, GaussianActor) \
+            else tf.constant(0.0)
+        return {
+            "accepted": tf.cast(accepted, tf.float32),
+            "status": tf.cast(status, tf.float32),
+            "surrogate_before": surrogate_before,
+            "surrogate_after": tf.where(accepted, surrogate_after, surrogate_before),
+            "kl": tf.where(accepted, kl, 0.0),
+            "backtracks": tf.cast(tf.where(accepted, tries - 1, tries), tf.float32),
+            "cg_residual": cg_residual,
+            "cg_iterations": tf.cast(cg_iterations, tf.float32),
+            "grad_norm": tf.norm(g),
+            "step_norm": tf.norm(flat_new - flat_old),
+            "expected_improvement": tf.tensordot(g, full_step, 1),
+            "entropy": entropy,
+            "mean_std": mean_std,
+        }
