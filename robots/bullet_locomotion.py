@@ -26,7 +26,9 @@ HOPPER = WalkerModel(
 )
 WALKER2D = WalkerModel(
     xml="walker2d.xml",
-    joints=("thigh_joint", "leg_joint", "foot_joint", "thigh_left_joint", "leg_left_joint", "foot_left_joint"),
+    joints=(
+        "thigh_joint", "leg_joint", "foot_joint", "thigh_left_joint", "leg_left_joint", "foot_left_joint"
+    ),
     torques=(40.0, 40.0, 12.0, 40.0, 40.0, 12.0),  # power 0.40 × (100, 100, 30)
     feet=("foot", "foot_left"),
     planar=True,

@@ -83,7 +83,8 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         p.changeDynamics(self._plane, -1, lateralFriction=0.8, restitution=0.5, physicsClientId=cid)
         flags = p.URDF_USE_SELF_COLLISION | p.URDF_USE_SELF_COLLISION_EXCLUDE_ALL_PARENTS
         flags |= p.URDF_GOOGLEY_UNDEFINED_COLORS  # coloured links in rendered frames
-        self._robot = p.loadMJCF(os.path.join(data, "mjcf", self.model.xml), flags=flags, physicsClientId=cid)[0]
+        xml = os.path.join(data, "mjcf", self.model.xml)
+        self._robot = p.loadMJCF(xml, flags=flags, physicsClientId=cid)[0]
         self._index_model()
         n = len(self.model.joints)
         self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (n,), np.float32)
@@ -92,6 +93,18 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self._state_id = p.saveState(physicsClientId=cid)
         self._x = 0.0
         self._contacts: set[int] = set()
+
+    @property
+    def physics_client(self) -> int:
+        """This env's PyBullet client id (for debugging, extra objects or tests); closed envs raise."""
+        if self._client is None:
+            raise RuntimeError("the env is closed")
+        return self._client
+
+    @property
+    def robot_id(self) -> int:
+        """The robot's body id inside :attr:`physics_client`."""
+        return self._robot
 
     # ----------------------------------------------------------------- construction helpers
     def _index_model(self) -> None:
@@ -117,7 +130,8 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self._torques = np.array(self.model.torques)
         self._torso = link_index["torso"]
         if self.model.planar:  # the three root joints carry x, z and pitch
-            self._read = [joint_index[name] for name in joint_index if name.startswith("ignore")] + self._joints
+            roots = [j for name, j in joint_index.items() if name.startswith("ignore")]
+            self._read = sorted(roots) + self._joints
             if len(self._read) != 3 + len(self._joints):
                 raise ValueError(f"{self.model.xml}: a planar robot needs 3 'ignore*' root joints")
         else:
@@ -127,7 +141,7 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self._z0 = self._torso_pose()[0][2]  # nominal standing height of the torso
 
     # ----------------------------------------------------------------- state reading
-    def _torso_pose(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    def _torso_pose(self) -> tuple[tuple[float, ...], ...]:
         """World position, orientation quaternion, linear and angular velocity of the torso."""
         cid, robot = self._client, self._robot
         if self._torso < 0:
@@ -140,7 +154,7 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     def _observe(self) -> np.ndarray:
         """Read the simulator once and build the observation (layouts in ``robots/bullet_locomotion.py``).
 
-        Planar: [z − z0, vx, vz, pitch, pitch rate, q normalized to limits (n), q̇ rad/s (n), foot contacts].
+        Planar: [z − z0, vx, vz, pitch, pitch rate, q normalized to limits (n), q̇ (n), foot contacts].
         Spatial: [z − z0, sin/cos of heading error to +x, velocity (3) and angular velocity (3) in the
         yaw-aligned frame, roll, pitch, q normalized (n), q̇ (n), foot contacts].
         """
@@ -187,19 +201,25 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         return not any(link in self._contacts for link in self._bad)
 
     # ----------------------------------------------------------------- gymnasium API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """Restore the loaded state, then jitter each actuated joint by U(−0.1, 0.1) rad (within limits)."""
         super().reset(seed=seed)
         cid, robot = self._client, self._robot
         if cid is None:
             raise RuntimeError("reset() on a closed env")
         p.restoreState(self._state_id, physicsClientId=cid)
-        q = np.clip(self._home + self.np_random.uniform(-0.1, 0.1, len(self._joints)), self._lower, self._upper)
+        noise = self.np_random.uniform(-0.1, 0.1, len(self._joints))
+        q = np.clip(self._home + noise, self._lower, self._upper)
         for j, qj in zip(self._joints, q):
             p.resetJointState(robot, j, float(qj), 0.0, physicsClientId=cid)
         # MJCF joints come with velocity motors; switch them off so only our torques act.
         zeros = [0.0] * len(self._all_joints)
-        p.setJointMotorControlArray(robot, self._all_joints, p.VELOCITY_CONTROL, forces=zeros, physicsClientId=cid)
+        p.setJointMotorControlArray(
+            robot, self._all_joints, p.VELOCITY_CONTROL, forces=zeros, physicsClientId=cid
+        )
+        p.performCollisionDetection(physicsClientId=cid)  # contacts of this pose, not of the last episode
         obs = self._observe()
         self._x = self._x_new
         return obs, {"x_position": self._x}
