@@ -24,9 +24,11 @@ caller decides what comes next.
 from __future__ import annotations
 
 import math
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -87,6 +89,9 @@ class ControlLoop:
     ``policy`` is anything with an ``act(obs)`` method (e.g. :class:`export.runtime.OnnxPolicy`) or a
     plain callable. ``spin_s`` is the busy-wait margin before each deadline (more = more precise, more CPU;
     ``spin_s >= 1 / rate_hz`` busy-waits the whole period). ``history`` bounds the latency record.
+    ``realtime_priority`` (Linux, needs root or CAP_SYS_NICE) runs the loop thread under SCHED_FIFO at
+    that priority, restoring the old policy afterwards: on a loaded machine this is what keeps other
+    processes from delaying ticks by milliseconds.
     """
 
     def __init__(
@@ -98,6 +103,7 @@ class ControlLoop:
         max_consecutive_overruns: int | None = 10,
         spin_s: float = 2e-4,
         history: int = 1_000_000,
+        realtime_priority: int | None = None,
     ):
         act = getattr(policy, "act", policy)
         if not callable(act):
@@ -125,6 +131,14 @@ class ControlLoop:
         self.max_consecutive_overruns = max_consecutive_overruns
         self.spin_s = float(spin_s)
         self.history = history
+        if realtime_priority is not None:
+            if not hasattr(os, "sched_setscheduler"):
+                raise ValueError("realtime_priority needs Linux (os.sched_setscheduler)")
+            lo, hi = os.sched_get_priority_min(os.SCHED_FIFO), os.sched_get_priority_max(os.SCHED_FIFO)
+            if type(realtime_priority) is not int or not lo <= realtime_priority <= hi:
+                raise ValueError(f"realtime_priority must be None or an integer in [{lo}, {hi}], "
+                                 f"got {realtime_priority!r}")
+        self.realtime_priority = realtime_priority
         self._stop_requested = False
 
     def request_stop(self) -> None:
@@ -139,105 +153,134 @@ class ControlLoop:
             raise ValueError(f"duration_s must be None or a positive finite number, got {duration_s!r}")
         if max_ticks is not None and (type(max_ticks) is not int or max_ticks < 1):
             raise ValueError(f"max_ticks must be None or an integer >= 1, got {max_ticks!r}")
-        period = 1.0 / self.rate_hz
         n_slots = None if duration_s is None else max(1, round(duration_s * self.rate_hz))
-        limit = min(x for x in (n_slots, max_ticks, self.history) if x is not None)
-        latency = np.zeros(limit, np.float64)  # preallocated: the loop itself allocates nothing here
-        wake = np.zeros(limit, np.float64)
+        size = min(x for x in (n_slots, max_ticks, self.history) if x is not None)
+        rec = _Record(latency=np.zeros(size), wake=np.zeros(size))  # preallocated before the first tick
         self._stop_requested = False
+        with realtime_scheduling(self.realtime_priority):
+            t0 = time.perf_counter()
+            try:
+                reason, error = self._tick_until_done(t0, n_slots, max_ticks, rec)
+            except BaseException:  # KeyboardInterrupt, SystemExit: make the robot safe, then propagate
+                _call_safe_state(self.robot)
+                raise
+            elapsed = time.perf_counter() - t0
 
-        act, robot, spin = self._act, self.robot, self.spin_s
-        perf, sleep = time.perf_counter, time.sleep
-        ticks = missed = consecutive = skipped = slot = 0
-        reason, error = "completed", None
-        t0 = perf()
-        try:
-            while True:
-                if ticks == max_ticks or (n_slots is not None and slot >= n_slots):
-                    break
-                if self._stop_requested:
-                    reason = "stopped"
-                    break
-                deadline = t0 + slot * period
-                remaining = deadline - perf()
-                if remaining > spin:
-                    sleep(remaining - spin)
-                while perf() < deadline:
-                    pass
-                start = perf()
-                try:
-                    obs = robot.read_observation()
-                except StopIteration:
-                    reason = "stopped"
-                    break
-                except Exception as e:
-                    reason, error = f"robot_error: read_observation raised {_describe(e)}", e
-                    break
-                try:
-                    action = act(obs)
-                except Exception as e:
-                    reason, error = f"policy_error: {_describe(e)}", e
-                    break
-                try:
-                    robot.apply_action(action)
-                except StopIteration:
-                    reason = "stopped"
-                    break
-                except Exception as e:
-                    reason, error = f"robot_error: apply_action raised {_describe(e)}", e
-                    break
-                end = perf()
-                i = ticks % limit
-                latency[i] = end - start
-                wake[i] = start - deadline
-                ticks += 1
-                slot += 1
-                if end <= t0 + slot * period:
-                    consecutive = 0
-                    continue
-                missed += 1
-                consecutive += 1
-                next_slot = int((end - t0) / period) + 1  # first slot still in the future
-                skipped += next_slot - slot
-                slot = next_slot
-                if self.max_consecutive_overruns is not None and consecutive > self.max_consecutive_overruns:
-                    reason = (f"overruns: {consecutive} consecutive missed deadlines "
-                              f"(max_consecutive_overruns={self.max_consecutive_overruns})")
-                    break
-                if self.max_overruns is not None and missed > self.max_overruns:
-                    reason = (f"overruns: {missed} missed deadlines in {ticks} ticks "
-                              f"(max_overruns={self.max_overruns})")
-                    break
-        except BaseException:  # KeyboardInterrupt, SystemExit: make the robot safe, then propagate
-            _call_safe_state(robot)
-            raise
-        elapsed = perf() - t0
-
-        safe_called = False
-        if reason not in ("completed", "stopped"):
-            safe_error = _call_safe_state(robot)
-            safe_called = True
+        safe_called = reason not in ("completed", "stopped")
+        if safe_called:
+            safe_error = _call_safe_state(self.robot)
             if safe_error is not None:
                 reason += f"; safe_state raised {_describe(safe_error)}"
-        filled = min(ticks, limit)
-        lat_us = latency[:filled] * 1e6
-        wake_us = wake[:filled] * 1e6
-        p50, p99 = np.percentile(lat_us, [50, 99]) if filled else (0.0, 0.0)
+        return rec.report(reason, self.rate_hz, elapsed, safe_called, error)
+
+    def _tick_until_done(
+        self, t0: float, n_slots: int | None, max_ticks: int | None, rec: _Record
+    ) -> tuple[str, Exception | None]:
+        """The loop proper; returns (reason, exception). Tick k is due at t0 + k * period."""
+        act, robot, spin, period = self._act, self.robot, self.spin_s, 1.0 / self.rate_hz
+        perf, sleep = time.perf_counter, time.sleep
+        size = len(rec.latency)
+        slot = consecutive = 0
+        while rec.ticks != max_ticks and (n_slots is None or slot < n_slots):
+            if self._stop_requested:
+                return "stopped", None
+            deadline = t0 + slot * period
+            remaining = deadline - perf()
+            if remaining > spin:
+                sleep(remaining - spin)
+            while perf() < deadline:
+                pass
+            start = perf()
+            try:
+                obs = robot.read_observation()
+            except StopIteration:
+                return "stopped", None
+            except Exception as e:
+                return f"robot_error: read_observation raised {_describe(e)}", e
+            try:
+                action = act(obs)
+            except Exception as e:
+                return f"policy_error: {_describe(e)}", e
+            try:
+                robot.apply_action(action)
+            except StopIteration:
+                return "stopped", None
+            except Exception as e:
+                return f"robot_error: apply_action raised {_describe(e)}", e
+            end = perf()
+            i = rec.ticks % size
+            rec.latency[i] = end - start
+            rec.wake[i] = start - deadline
+            rec.ticks += 1
+            slot += 1
+            if end <= t0 + slot * period:
+                consecutive = 0
+                continue
+            rec.missed += 1
+            consecutive += 1
+            next_slot = int((end - t0) / period) + 1  # the first slot still in the future
+            rec.skipped += next_slot - slot
+            slot = next_slot
+            limit = self.max_consecutive_overruns
+            if limit is not None and consecutive > limit:
+                return (f"overruns: {consecutive} consecutive missed deadlines "
+                        f"(max_consecutive_overruns={limit})"), None
+            if self.max_overruns is not None and rec.missed > self.max_overruns:
+                return (f"overruns: {rec.missed} missed deadlines in {rec.ticks} ticks "
+                        f"(max_overruns={self.max_overruns})"), None
+        return "completed", None
+
+
+@dataclass
+class _Record:
+    """Counters and preallocated per-tick timings (seconds; a ring buffer when ``history`` is short)."""
+
+    latency: np.ndarray
+    wake: np.ndarray
+    ticks: int = 0
+    missed: int = 0
+    skipped: int = 0
+
+    def report(
+        self, reason: str, rate_hz: float, elapsed: float, safe_called: bool, error: Exception | None
+    ) -> LoopReport:
+        filled = min(self.ticks, len(self.latency))
+        lat, wake = self.latency[:filled] * 1e6, self.wake[:filled] * 1e6
+        p50, p99 = np.percentile(lat, [50, 99]) if filled else (0.0, 0.0)
         return LoopReport(
             reason=reason,
-            ticks=ticks,
-            missed_deadlines=missed,
-            skipped_ticks=skipped,
-            rate_hz=self.rate_hz,
+            ticks=self.ticks,
+            missed_deadlines=self.missed,
+            skipped_ticks=self.skipped,
+            rate_hz=rate_hz,
             elapsed_s=elapsed,
             latency_p50_us=float(p50),
             latency_p99_us=float(p99),
-            latency_max_us=float(lat_us.max()) if filled else 0.0,
-            wake_late_p99_us=float(np.percentile(wake_us, 99)) if filled else 0.0,
-            wake_late_max_us=float(wake_us.max()) if filled else 0.0,
+            latency_max_us=float(lat.max()) if filled else 0.0,
+            wake_late_p99_us=float(np.percentile(wake, 99)) if filled else 0.0,
+            wake_late_max_us=float(wake.max()) if filled else 0.0,
             safe_state_called=safe_called,
             error=error,
         )
+
+
+@contextmanager
+def realtime_scheduling(priority: int | None) -> Iterator[None]:
+    """Run the calling thread under SCHED_FIFO ``priority`` inside the block (no-op for None)."""
+    if priority is None:
+        yield
+        return
+    old_policy, old_param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except PermissionError as e:
+        raise PermissionError(
+            f"realtime_priority={priority} needs root, CAP_SYS_NICE or an rtprio limit (ulimit -r): {e}"
+        ) from None
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, old_policy, old_param)
 
 
 def _call_safe_state(robot: RobotInterface) -> Exception | None:
