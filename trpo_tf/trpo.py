@@ -53,6 +53,24 @@ def unflatten(flat: tf.Tensor, like: list[tf.Tensor]) -> list[tf.Tensor]:
     return [tf.reshape(part, t.shape) for part, t in zip(tf.split(flat, sizes), like)]
 
 
+def mean_kl(policy: Callable, params: list[tf.Tensor], obs: tf.Tensor, old_dist) -> tf.Tensor:
+    """Mean over states of KL(π_old(·|s) ‖ π_θ(·|s)) (TFP ``kl_divergence``)."""
+    return tf.reduce_mean(old_dist.kl_divergence(policy(params, obs)))
+
+
+def fisher_vector_product(policy: Callable, params: list[tf.Tensor], obs: tf.Tensor, old_dist,
+                          v: tf.Tensor, damping: float) -> tf.Tensor:
+    """F·v + damping·v, F the Hessian of the mean KL at θ_old (seed 004, "Fisher-Vector Product"):
+    differentiate (∇θ KL)·v once more, by nested ``tf.GradientTape``; F itself is never formed."""
+    with tf.GradientTape() as outer:
+        outer.watch(params)
+        with tf.GradientTape() as inner:
+            inner.watch(params)
+            kl = mean_kl(policy, params, obs, old_dist)
+        grad_kl_v = tf.tensordot(flatten(inner.gradient(kl, params)), tf.stop_gradient(v), 1)
+    return flatten(outer.gradient(grad_kl_v, params)) + damping * v
+
+
 def conjugate_gradient(matvec: Callable[[tf.Tensor], tf.Tensor], b: tf.Tensor, iters: int,
                        tol: float = 1e-10) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Solve A x = b for symmetric positive-definite A given only ``matvec(v) = A v`` (seed 004).
@@ -82,6 +100,31 @@ def conjugate_gradient(matvec: Callable[[tf.Tensor], tf.Tensor], b: tf.Tensor, i
 
 def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
+
+
+def backtracking_line_search(evaluate: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]], flat_old: tf.Tensor,
+                             full_step: tf.Tensor, surrogate_before: tf.Tensor, max_kl: float,
+                             coef: float = 0.5, max_tries: int | tf.Tensor = 10):
+    """Try θ_old + coefᵏ·step for k = 0, 1, …; accept the first with finite values, KL ≤ max_kl and a
+    surrogate above ``surrogate_before`` (seed 004, "Line Search"; seed 000, step 6).
+
+    ``evaluate(flat_params) -> (surrogate, mean KL)``. Returns (accepted, tries, flat_new, surrogate, kl) with
+    ``flat_new`` equal to ``flat_old`` element for element when nothing was accepted.
+    """
+
+    def not_done(k, accepted, surrogate_new, kl_new):
+        return tf.logical_and(tf.logical_not(accepted), k < max_tries)
+
+    def backtrack(k, accepted, surrogate_new, kl_new):
+        surrogate_new, kl_new = evaluate(flat_old + tf.pow(coef, tf.cast(k, tf.float32)) * full_step)
+        ok = _all_finite(surrogate_new, kl_new) & (kl_new <= max_kl) & (surrogate_new > surrogate_before)
+        return k + 1, ok, surrogate_new, kl_new
+
+    tries, accepted, surrogate_new, kl_new = tf.while_loop(
+        not_done, backtrack, (tf.constant(0), tf.constant(False), surrogate_before, tf.constant(0.0)))
+    fraction = tf.pow(coef, tf.cast(tries - 1, tf.float32))
+    flat_new = tf.where(accepted, flat_old + fraction * full_step, flat_old)
+    return accepted, tries, flat_new, surrogate_new, kl_new
 
 
 class TRPOPolicyStep:
@@ -125,53 +168,36 @@ class TRPOPolicyStep:
             ratio = tf.exp(policy(p, obs).log_prob(actions) - old_log_prob)
             return tf.reduce_mean(ratio * adv)
 
-        def mean_kl(p: list[tf.Tensor], x: tf.Tensor, old) -> tf.Tensor:
-            return tf.reduce_mean(old.kl_divergence(policy(p, x)))
-
         # 1. surrogate gradient g
         with tf.GradientTape() as tape:
             tape.watch(params)
             surrogate_before = surrogate(params)
         g = flatten(tape.gradient(surrogate_before, params))
 
-        # 2. Fisher-vector product: Hessian of the mean KL at θ_old, by differentiating its gradient
-        def fisher_vector_product(v: tf.Tensor) -> tf.Tensor:
-            with tf.GradientTape() as outer:
-                outer.watch(params)
-                with tf.GradientTape() as inner:
-                    inner.watch(params)
-                    kl = mean_kl(params, obs_fisher, old_dist_fisher)
-                grad_kl = flatten(inner.gradient(kl, params))
-                grad_kl_v = tf.tensordot(grad_kl, tf.stop_gradient(v), 1)
-            return flatten(outer.gradient(grad_kl_v, params)) + s.cg_damping * v
+        # 2. Fisher-vector product on (a sub-sample of) the batch
+        def fvp(v: tf.Tensor) -> tf.Tensor:
+            return fisher_vector_product(policy, params, obs_fisher, old_dist_fisher, v, s.cg_damping)
 
         # 3. natural gradient direction x ≈ F⁻¹ g, and the largest step √(2δ / xᵀFx)·x
         gradient_ok = _all_finite(surrogate_before, g)
         safe_g = tf.where(gradient_ok, g, tf.zeros_like(g))
-        x, cg_residual, cg_iterations = conjugate_gradient(fisher_vector_product, safe_g, s.cg_iters, s.cg_tol)
-        xfx = tf.tensordot(x, fisher_vector_product(x), 1)
+        x, cg_residual, cg_iterations = conjugate_gradient(fvp, safe_g, s.cg_iters, s.cg_tol)
+        xfx = tf.tensordot(x, fvp(x), 1)
         full_step = tf.sqrt(2.0 * s.max_kl / xfx) * x
         step_ok = tf.logical_and(_all_finite(x, full_step), xfx > 0.0)
         can_search = tf.logical_and(gradient_ok, step_ok)
         full_step = tf.where(can_search, full_step, tf.zeros_like(full_step))
 
         # 4. backtracking line search: accept the first 0.5ᵏ·step with KL ≤ δ and L improved
-        def not_done(k, accepted, surrogate_new, kl_new):
-            return tf.logical_and(tf.logical_and(can_search, tf.logical_not(accepted)), k < s.backtrack_iters)
+        def evaluate(flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            candidate = unflatten(flat, params)
+            return surrogate(candidate), mean_kl(policy, candidate, obs, old_dist)
 
-        def backtrack(k, accepted, surrogate_new, kl_new):
-            candidate = unflatten(flat_old + tf.pow(s.backtrack_coef, tf.cast(k, tf.float32)) * full_step, params)
-            surrogate_new = surrogate(candidate)
-            kl_new = mean_kl(candidate, obs, old_dist)
-            ok = _all_finite(surrogate_new, kl_new) & (kl_new <= s.max_kl) & (surrogate_new > surrogate_before)
-            return k + 1, ok, surrogate_new, kl_new
-
-        tries, accepted, surrogate_after, kl = tf.while_loop(
-            not_done, backtrack, (tf.constant(0), tf.constant(False), surrogate_before, tf.constant(0.0)))
+        accepted, tries, flat_new, surrogate_after, kl = backtracking_line_search(
+            evaluate, flat_old, full_step, surrogate_before, s.max_kl, s.backtrack_coef,
+            tf.where(can_search, s.backtrack_iters, 0))
 
         # 5. write the weights once: the accepted candidate, or θ_old exactly
-        fraction = tf.pow(s.backtrack_coef, tf.cast(tries - 1, tf.float32))
-        flat_new = tf.where(accepted, flat_old + fraction * full_step, flat_old)
         for variable, value in zip(variables, unflatten(flat_new, params)):
             variable.assign(value)
 
