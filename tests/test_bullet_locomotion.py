@@ -253,3 +253,29 @@ def test_async_vector_env_of_two_steps_in_subprocesses(context: str | None) -> N
     envs.close()
     assert obs.shape == (2, 12) and reward.shape == (2,)
     assert np.isfinite(obs).all() and "reward_progress" in info
+
+
+def test_trpo_trains_briefly_on_hopper_bullet_and_the_policy_drives_the_env(tmp_path) -> None:
+    import trpo_tf  # heavy (TensorFlow): imported only here
+
+    overrides = {"total_steps": 4096, "n_envs": 2, "n_steps": 1024, "vector_env": "sync", "eval_episodes": 2,
+                 "jit_compile": False}  # XLA compile time would dominate 2 iterations
+    config = trpo_tf.config_for_task("hopper-bullet", overrides)
+    assert config.max_kl == robots.load_preset("hopper-bullet")["max_kl"]  # the preset was applied
+    result = trpo_tf.train(config, tmp_path / "run", progress=False)
+    last = result["last"]
+    assert last["iteration"] == 2 and last["env_steps"] == 4096
+    assert last["episodes"] > 0 and np.isfinite(last["episode_return_mean"])
+    assert 0.0 <= last["kl"] <= 1.5 * config.max_kl
+    assert np.isfinite(result["eval"]["mean_return"])
+
+    policy = trpo_tf.load_policy(tmp_path / "run")
+    env = make("hopper-bullet")
+    obs, _ = env.reset(seed=0)
+    for _ in range(20):
+        action = policy.act(obs)
+        assert action.shape == (3,) and np.all(np.abs(action) <= 1.0)
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            break
+    env.close()
