@@ -96,7 +96,7 @@ def build_mlp_model(
     sqrt_input: bool = False,
     index_offset: int = 0,
     input_name: str = "observation",
-    batch_dim: str | int = "N",
+    batch_dim: str | int | None = "N",
 ) -> onnx.ModelProto:
     """An in-memory ONNX policy. ``metadata="default"`` attaches :func:`make_metadata`; ``None`` none;
     a dict is attached as JSON; a str is attached verbatim (to test malformed metadata).

@@ -234,6 +234,14 @@ def test_load_errors(files: dict[str, Path], tmp_path: Path) -> None:
             OnnxPolicy(path)
 
 
+@pytest.mark.parametrize("batch_dim", ["unk__7", None], ids=["tf2onnx-style-name", "unnamed"])
+@pytest.mark.parametrize("discrete", [False, True])
+def test_any_dynamic_batch_axis_is_accepted(tmp_path: Path, batch_dim: str | None, discrete: bool) -> None:
+    path = write_mlp(tmp_path / "p.onnx", obs_dim=OBS, act_dim=ACT, discrete=discrete, batch_dim=batch_dim)
+    policy = OnnxPolicy(path)
+    assert np.shape(policy.act(np.zeros((5, OBS)))) == ((5,) if discrete else (5, ACT))
+
+
 def test_imports_without_tensorflow(files: dict[str, Path]) -> None:
     """The robot has numpy + onnxruntime only: TF, tf2onnx, keras and even onnx are blocked."""
     code = (
