@@ -158,6 +158,11 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
 def _coerce(key: str, value: Any, hint: Any) -> Any:
     """Check (and gently convert: int → float) one value against a dataclass type hint."""
     origin = typing.get_origin(hint)
+    if hint in (int, float) and isinstance(value, str):  # YAML 1.1 reads "1e6" as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if hint is bool:
         if isinstance(value, bool):
             return value

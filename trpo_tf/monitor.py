@@ -64,6 +64,8 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
 
 
 def _fmt(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
     if isinstance(value, float):
         return f"{value:.6g}"
     return "" if value is None else value

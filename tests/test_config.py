@@ -1,0 +1,60 @@
+"""TRPOConfig: defaults from the seeds, typed overrides, one-line errors for bad keys and values."""
+
+from __future__ import annotations
+
+import pytest
+
+from trpo_tf.config import ConfigError, TRPOConfig
+
+
+def test_defaults_follow_seed_004():
+    c = TRPOConfig()
+    assert (c.max_kl, c.cg_iters, c.cg_damping, c.backtrack_coef, c.backtrack_iters) == (0.01, 10, 0.1, 0.5, 10)
+    assert (c.critic_lr, c.critic_epochs, c.gamma, c.gae_lambda) == (1e-3, 5, 0.99, 0.95)
+    assert c.batch_size == 2048
+
+
+def test_overrides_are_parsed_as_yaml_and_typed():
+    c = TRPOConfig().with_overrides(["max_kl=0.02", "hidden_sizes=[128, 128]", "total_steps=1e5",
+                                     "normalize_reward=true", "task=hopper"])
+    assert c.max_kl == 0.02 and c.hidden_sizes == [128, 128] and c.total_steps == 100_000
+    assert c.normalize_reward is True and c.task == "hopper"
+    assert isinstance(TRPOConfig().updated({"max_kl": 1}).max_kl, float)  # int → float is fine
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("max_kll=0.1", "unknown config key 'max_kll'"),
+    ("max_kl=abc", "expects float"),
+    ("cg_iters=2.5", "expects int"),
+    ("normalize_obs=1", "expects bool"),
+    ("hidden_sizes=64", "expects list"),
+    ("max_kl=0", "max_kl must be > 0"),
+    ("max_kl=-1", "max_kl must be > 0"),
+    ("gamma=0", "gamma must be in (0, 1]"),
+    ("gamma=1.5", "gamma must be in (0, 1]"),
+    ("total_steps=0", "total_steps must be > 0"),
+    ("vector_env=threads", "vector_env must be"),
+    ("noequals", "expects key=value"),
+])
+def test_bad_values_raise_one_line_config_errors(assignment, message):
+    with pytest.raises(ConfigError) as info:
+        TRPOConfig().with_overrides([assignment])
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_yaml_round_trip(tmp_path):
+    c = TRPOConfig(task="ant", max_kl=0.02, hidden_sizes=[256, 256], env_kwargs={"ctrl_cost_weight": 0.1})
+    c.save(tmp_path / "c.yaml")
+    assert TRPOConfig.load(tmp_path / "c.yaml") == c
+
+
+def test_unreadable_or_malformed_files_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        TRPOConfig.load(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        TRPOConfig.load(tmp_path / "list.yaml")
+    (tmp_path / "bad.yaml").write_text("a: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        TRPOConfig.load(tmp_path / "bad.yaml")

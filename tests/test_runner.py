@@ -1,0 +1,121 @@
+"""The runner and run directory through the Python API (the CLI tests drive the same code by subprocess)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+import robots
+from trpo_tf import TRPOConfig, Trainer, config_for_task, load_policy, resume, train
+from trpo_tf.monitor import HealthCheck, read_metrics
+from trpo_tf.run_dir import RunDir, RunDirError
+
+SMALL = dict(total_steps=1024, n_steps=256, eval_episodes=2, critic_epochs=2)
+
+
+@pytest.fixture(scope="module")
+def cartpole_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "cartpole"
+    result = train(TRPOConfig(task="CartPole-v1", **SMALL), run_dir, progress=False)
+    return run_dir, result
+
+
+def test_run_directory_holds_everything(cartpole_run):
+    run_dir, result = cartpole_run
+    run = RunDir(run_dir).check()
+    assert yaml.safe_load(run.config.read_text())["total_steps"] == 1024
+    info = json.loads(run.info.read_text())
+    assert info["gym_id"] == "CartPole-v1" and info["discrete"] and info["act_dim"] == 2
+    rows = read_metrics(run.metrics)
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4]
+    assert rows[-1]["env_steps"] == 1024
+    assert all(0 <= r["kl"] <= 0.01 for r in rows)
+    assert any(run.tensorboard.glob("events.out.tfevents.*"))
+    assert json.loads(run.eval.read_text())["episodes"] == 2
+    assert run.latest_checkpoint().endswith("ckpt-4")
+    assert result["eval"]["mean_return"] > 0
+
+
+def test_load_policy_acts_on_single_and_batched_observations(cartpole_run):
+    run_dir, _ = cartpole_run
+    policy = load_policy(run_dir)
+    assert policy.env_steps == 1024 and policy.iteration == 4
+    single = policy.act(np.zeros(4, np.float32))
+    batch = policy.act(np.zeros((5, 4), np.float32))
+    assert np.ndim(single) == 0 and batch.shape == (5,)
+    assert set(np.unique(policy.act(np.random.default_rng(0).normal(size=(100, 4))))) <= {0, 1}
+    with pytest.raises(ValueError, match=r"\(4,\) or \(n, 4\)"):
+        policy.act(np.zeros(3))
+    meta = policy.metadata()
+    assert meta["obs_dim"] == 4 and len(meta["weights_sha256"]) == 64
+
+
+def test_load_policy_matches_tf_action_and_clips_to_bounds(tmp_path):
+    run_dir = tmp_path / "pendulum"
+    train(TRPOConfig(task="InvertedPendulum-v5", total_steps=512, n_steps=256, eval_episodes=0), run_dir,
+          progress=False)
+    policy = load_policy(run_dir)
+    obs = np.random.default_rng(0).normal(scale=50.0, size=(256, 4)).astype(np.float32)
+    np.testing.assert_allclose(policy.act(obs), policy.tf_action(obs).numpy(), atol=1e-5)
+    # Push the mean far outside the bounds: both paths clip to [-3, 3].
+    policy.actor.mean_head.bias.assign([100.0])
+    policy._numpy.refresh(policy.actor)
+    assert np.all(policy.act(obs) == 3.0) and np.all(policy.tf_action(obs).numpy() == 3.0)
+
+
+def test_resume_continues_to_a_larger_total_without_duplicate_rows(cartpole_run, tmp_path):
+    import shutil
+
+    run_dir, _ = cartpole_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    resume(copy, total_steps=1536, progress=False)
+    rows = read_metrics(RunDir(copy).metrics)
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert load_policy(copy).env_steps == 1536
+
+
+def test_new_run_refuses_to_overwrite_and_bad_dirs_are_clear(cartpole_run, tmp_path):
+    run_dir, _ = cartpole_run
+    with pytest.raises(RunDirError, match="already exists"):
+        Trainer(TRPOConfig(task="CartPole-v1", **SMALL), run_dir)
+    with pytest.raises(RunDirError, match="does not exist"):
+        load_policy(tmp_path / "nope")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("hello")
+    with pytest.raises(RunDirError, match="not a trpo-tf run directory"):
+        load_policy(tmp_path / "foreign")
+
+
+def test_unknown_task_lists_known_ones():
+    with pytest.raises(robots.UnknownTaskError, match="known tasks: .*hopper"):
+        config_for_task("hoper")
+
+
+def test_any_gymnasium_id_trains_through_the_generic_path(tmp_path):
+    result = train(TRPOConfig(task="Pendulum-v1", total_steps=400, n_steps=200, eval_episodes=1), tmp_path / "p",
+                   progress=False)
+    info = RunDir(tmp_path / "p").read_info()
+    assert info.task == "Pendulum-v1" and info.obs_dim == 3 and info.action_high == [2.0]
+    assert info.control_hz == pytest.approx(20.0)
+    assert result["last"]["env_steps"] == 400
+
+
+def test_registered_task_uses_its_preset_and_kwargs():
+    config = config_for_task("ant", {"total_steps": 10})
+    assert config.total_steps == 10
+    assert robots.get_task("ant").kwargs == {"include_cfrc_ext_in_observation": False}
+
+
+def test_health_check_warns_once_per_episode_of_trouble():
+    health = HealthCheck(max_kl=0.01, window=4)
+    good = {"accepted": True, "kl": 0.005, "value_loss": 1.0}
+    bad = {"accepted": False, "kl": 0.0, "value_loss": 1.0}
+    assert health(good) == []
+    messages = [health(bad) for _ in range(4)]
+    assert sum(len(m) for m in messages) == 1 and "line-search success" in messages[-1][0]
+    rising = [health({"accepted": True, "kl": 0.005, "value_loss": v}) for v in (1, 1, 10, 10)]
+    assert any("value loss is rising" in m for ms in rising for m in ms)
