@@ -91,7 +91,7 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         obs_dim = (5 if self.model.planar else 11) + 2 * n + len(self.model.feet)
         self.observation_space = gymnasium.spaces.Box(-OBS_LIMIT, OBS_LIMIT, (obs_dim,), np.float32)
         self._state_id = p.saveState(physicsClientId=cid)
-        self._x = 0.0
+        self._x: float | None = None  # torso x after the last step; None until the first reset
         self._contacts: set[int] = set()
 
     @property
@@ -228,9 +228,13 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         cid = self._client
         if cid is None:
             raise RuntimeError("step() on a closed env")
+        if self._x is None:
+            raise RuntimeError("call reset() before step()")
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"action must be finite, got {a}")
         a = np.minimum(np.maximum(a, -1.0), 1.0)
         forces = (self._torques * a).tolist()
         p.setJointMotorControlArray(

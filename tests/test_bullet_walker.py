@@ -32,9 +32,13 @@ def test_bad_render_arguments_are_refused() -> None:
 
 def test_wrong_action_shape_is_refused_and_out_of_range_actions_are_clipped() -> None:
     env = HopperBulletEnv()
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(3))
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"action must have shape \(3,\)"):
         env.step(np.zeros(4))
+    with pytest.raises(ValueError, match="action must be finite"):
+        env.step(np.array([0.0, np.nan, 0.0]))
     env.reset(seed=0)
     big = env.step(np.full(3, 5.0))[0]
     env.reset(seed=0)
