@@ -1,0 +1,267 @@
+"""The ``trpo`` command: argument parsing, dispatch, and one-line errors.
+
+Exit codes: 0 success; 1 a check failed (the export parity gate, a benchmark floor); 2 bad input (unknown
+task, bad config value, missing or foreign run directory, corrupted checkpoint, missing file), reported as
+ONE line ``trpo: error: ...`` on stderr with nothing written. Heavy imports (TensorFlow, simulators) happen
+inside the subcommands, so ``trpo --help`` stays fast.
+
+Native libraries (TensorFlow's C++ runtime, PyBullet) print start-up chatter straight to file descriptor 2.
+While a command runs, that descriptor points at a temporary file and Python's ``sys.stderr`` at the real
+terminal; the chatter is shown only after an unexpected crash, or always with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterator
+from typing import IO, NoReturn
+
+PROG = "trpo"
+
+
+class UsageError(ValueError):
+    """A command line that cannot be run as given; the message is one readable line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``trpo train: error: ...``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``trpo`` parser; each subcommand's handler is stored as ``args.handler`` (a name)."""
+    parser = _Parser(prog=PROG, description="Train robot policies with TRPO (TensorFlow), export them to ONNX.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the native libraries' log output (TensorFlow, PyBullet) on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("tasks", help="list the registered robot tasks",
+                       description="List registered tasks (any gymnasium id also works as a task).")
+    p.add_argument("name", nargs="?", help="show one task in full (its observation layout with units)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("train", help="train a policy (or resume a run)",
+                       description="Train a policy. Settings: task preset <- --config file <- --set <- flags.")
+    p.add_argument("--task", help="task name or gymnasium id (see `trpo tasks`)")
+    p.add_argument("--steps", type=_int, help="total environment steps (config key total_steps)")
+    p.add_argument("--seed", type=_int, help="random seed (default 0)")
+    p.add_argument("--n-envs", type=_int, help="parallel environments (config key n_envs)")
+    p.add_argument("--out", help="run directory to create (default runs/<task>-<date>-<time>)")
+    p.add_argument("--config", metavar="FILE.yaml", help="YAML file of config keys (e.g. a run's config.yaml)")
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
+                   help="override config keys, values in YAML syntax: --set max_kl=0.02 hidden_sizes=[128,128]")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar / per-iteration lines")
+
+    p = sub.add_parser("evaluate", help="deterministic evaluation of a run (writes eval.json)",
+                       description="Run the policy's mean action for N episodes on fixed seeds; writes eval.json.")
+    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default 10)")
+    p.add_argument("--seed", type=_int, help="seed of the first episode (default 10000 + the run's seed)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("export", help="export a run's policy to ONNX (with a parity check against TF)",
+                       description="Export to ONNX; fails (exit 1) if onnxruntime disagrees with TensorFlow.")
+    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("--out", metavar="FILE.onnx", help="output file (default DIR/policy.onnx)")
+
+    p = sub.add_parser("run-onnx", help="run an exported ONNX policy in its simulator (no TensorFlow)",
+                       description="Closed-loop episodes of an exported policy with onnxruntime.")
+    p.add_argument("onnx_file", metavar="FILE.onnx")
+    p.add_argument("--task", help="task to run it on (default: the task in the file's metadata)")
+    p.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default 10)")
+    p.add_argument("--seed", type=_int, default=0, help="seed of the first episode (default 0)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("render", help="write a video (MP4 or GIF) of a run's policy",
+                       description="Render deterministic episodes headless (MuJoCo via OSMesa, PyBullet tiny "
+                                   "renderer) to an MP4 or GIF.")
+    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("--out", metavar="FILE", help="FILE.mp4 or FILE.gif (default DIR/policy.mp4)")
+    p.add_argument("--episodes", type=_positive_int, default=1, help="episodes (default 1)")
+    p.add_argument("--seed", type=_int, default=0, help="seed of the first episode (default 0)")
+    p.add_argument("--max-frames", type=_positive_int, default=1000, help="stop after this many frames")
+
+    p = sub.add_parser("plot", help="plot learning curves of one or more runs",
+                       description="Plot a metrics.csv column; several runs of one task become mean ± std.")
+    p.add_argument("run_dirs", metavar="DIR", nargs="+")
+    p.add_argument("--out", metavar="FILE.png", help="output image (default DIR/curve.png of the first run)")
+    p.add_argument("--x", default="env_steps", help="x column (default env_steps)")
+    p.add_argument("--y", default="episode_return_mean", help="y column (default episode_return_mean)")
+
+    p = sub.add_parser("bench", help="benchmarks: update, train, runtime, envs",
+                       description="Measure speeds; see docs/cli.md for what each prints.")
+    bench = p.add_subparsers(dest="bench", metavar="WHAT", parser_class=_Parser)
+    bench.required = True
+    b = bench.add_parser("update", help="time one TRPO update (policy step + critic fit) on synthetic data")
+    b.add_argument("--task", default="hopper", help="registered task whose obs/act sizes to use (default hopper)")
+    b.add_argument("--batch", type=_positive_int, default=2048, help="samples per update (default 2048)")
+    b.add_argument("--cg-iters", type=_positive_int, default=10, help="conjugate-gradient iterations (default 10)")
+    b.add_argument("--critic-epochs", type=_int, default=5, help="critic epochs (default 5)")
+    b.add_argument("--no-jit", action="store_true", help="do not XLA-compile the update")
+    b.add_argument("--repeats", type=_positive_int, default=20, help="timed updates (default 20)")
+    b.add_argument("--json", action="store_true")
+    b = bench.add_parser("train", help="end-to-end env steps/s of a short training run")
+    b.add_argument("--task", default="hopper", help="task (default hopper)")
+    b.add_argument("--steps", type=_positive_int, default=20_480, help="environment steps (default 20480)")
+    b.add_argument("--n-envs", type=_positive_int, help="parallel environments (default: the preset's)")
+    b.add_argument("--json", action="store_true")
+    b = bench.add_parser("runtime", help="ONNX act() latency and a 1 kHz control loop")
+    b.add_argument("onnx_file", metavar="FILE.onnx", nargs="?", help="exported policy (default: a test MLP)")
+    b.add_argument("--n", type=_positive_int, default=20_000, help="timed act() calls (default 20000)")
+    b.add_argument("--json", action="store_true")
+    b = bench.add_parser("envs", help="simulator steps/s with random actions")
+    b.add_argument("--tasks", nargs="+", help="tasks (default: every registered task)")
+    b.add_argument("--steps", type=_positive_int, default=10_000, help="timed steps per task (default 10000)")
+    b.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("demo", help="train, export and run a robot policy end to end (a few minutes)",
+                       description="Train a small robot task, export it to ONNX, run the ONNX file in closed "
+                                   "loop, and print what it achieved.")
+    p.add_argument("--task", default=None, help="task (default: the demo task, see docs/cli.md)")
+    p.add_argument("--steps", type=_positive_int, help="training steps (default: the demo's budget)")
+    p.add_argument("--out", help="run directory (default runs/demo-<task>-<date>-<time>)")
+    p.add_argument("--seed", type=_int, default=0)
+    return parser
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A logging handler that writes to whatever ``sys.stderr`` is at the time of the record."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:  # StreamHandler.__init__ assigns it; ignore
+        pass
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("trpo_tf")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+@contextlib.contextmanager
+def native_stderr_captured(enabled: bool = True) -> Iterator[IO[bytes] | None]:
+    """Point file descriptor 2 at a temporary file while Python's ``sys.stderr`` keeps the real stream."""
+    if not enabled:
+        yield None
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    capture = tempfile.TemporaryFile()
+    os.dup2(capture.fileno(), 2)
+    real = sys.stderr
+    sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(saved), "wb", buffering=0), encoding="utf-8",
+                                  errors="backslashreplace", write_through=True)
+    try:
+        yield capture
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        ours, sys.stderr = sys.stderr, real
+        os.dup2(saved, 2)
+        os.close(saved)
+        with contextlib.suppress(Exception):
+            ours.close()
+
+
+def _tail(capture: IO[bytes] | None, lines: int = 30) -> str:
+    if capture is None:
+        return ""
+    capture.seek(0)
+    text = capture.read().decode("utf-8", "backslashreplace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean bad input (exit 2). Imported lazily: ``trpo --help`` stays light."""
+    from robots.registry import UnknownTaskError
+    from trpo_tf.config import ConfigError
+    from trpo_tf.run_dir import RunDirError
+
+    return (UsageError, ConfigError, UnknownTaskError, RunDirError, FileNotFoundError, NotADirectoryError,
+            IsADirectoryError, PermissionError)
+
+
+def _is_parity_error(exc: BaseException) -> bool:
+    return type(exc).__name__ == "ParityError"
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``trpo`` console script and ``python -m trpo_tf``; returns the exit code."""
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("MUJOCO_GL", "osmesa")  # headless MuJoCo rendering; must precede `import mujoco`
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed as one line)
+        return int(exc.code or 0)
+    from trpo_tf import commands
+
+    _setup_logging()
+    with native_stderr_captured(enabled=not args.verbose) as capture:
+        try:
+            return commands.dispatch(args)
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:  # `trpo tasks | head`
+            return 0
+        except Exception as exc:
+            if isinstance(exc, _user_errors()):
+                print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+                return 2
+            if _is_parity_error(exc):
+                print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+                return 1
+            native = _tail(capture)
+            if native:
+                print(f"--- native library log (last lines) ---\n{native}\n---", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""What each ``trpo`` subcommand does (the parser lives in :mod:`trpo_tf.cli`).
+
+Every handler takes the parsed ``argparse.Namespace`` and returns an exit code. Inputs are checked before
+anything is written: a bad task, config value or run directory raises before a run directory exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import math
+import os
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from trpo_tf.cli import UsageError
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the handler of ``args.command``."""
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "tasks": cmd_tasks, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
+        "run-onnx": cmd_run_onnx, "render": cmd_render, "plot": cmd_plot, "bench": cmd_bench, "demo": cmd_demo,
+    }
+    return handlers[args.command](args)
+
+
+# ----------------------------------------------------------------------------------------------- tasks
+def cmd_tasks(args: argparse.Namespace) -> int:
+    """List the registry (or one task in full); JSON with ``--json``."""
+    import robots
+
+    if args.name:
+        spec = robots.get_task(args.name)
+        if args.json:
+            print(json.dumps(spec.as_dict(), indent=2))
+            return 0
+        print(f"{spec.name}  ({spec.gym_id}, {spec.simulator} {spec.family}, {spec.control_hz:g} Hz)")
+        if spec.description:
+            print(f"  {spec.description}")
+        print(f"  obs_dim {spec.obs_dim}, act_dim {spec.act_dim}, preset {spec.preset or '-'}")
+        start = 0
+        for f in spec.obs_layout:
+            span = f"[{start}]" if f.size == 1 else f"[{start}:{start + f.size}]"
+            print(f"  {span:>9}  {f.name:<24} {f.unit:<8} {f.description}")
+            start += f.size
+        return 0
+    specs = robots.list_tasks()
+    if args.json:
+        print(json.dumps([s.as_dict() for s in specs], indent=2))
+        return 0
+    header = ("name", "gym id", "simulator", "family", "obs", "act", "Hz", "observation layout")
+    rows = [(s.name, s.gym_id, s.simulator, s.family, str(s.obs_dim), str(s.act_dim), f"{s.control_hz:g}",
+             _layout_summary(s.obs_layout)) for s in specs]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+    print("\nAny gymnasium id also works as --task. Details: trpo tasks NAME")
+    return 0
+
+
+def _layout_summary(layout: Any, width: int = 60) -> str:
+    text = ", ".join(f.name if f.size == 1 else f"{f.name}[{f.size}]" for f in layout)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# ----------------------------------------------------------------------------------------------- train
+def build_config(task: str | None, config_file: str | None = None, overrides: list[str] | tuple[str, ...] = (),
+                 flags: dict[str, Any] | None = None) -> Any:
+    """TRPOConfig from: defaults ← task preset ← ``config_file`` ← ``overrides`` (key=value) ← ``flags``.
+
+    The task is ``task``, else a ``task=`` override, else the file's ``task:`` key. Raises before anything
+    is written: UsageError (no task), UnknownTaskError, ConfigError.
+    """
+    import yaml
+
+    import robots
+    from trpo_tf.config import ConfigError, TRPOConfig, read_yaml_mapping
+    from trpo_tf.runner import resolve_task
+
+    file_data = read_yaml_mapping(config_file) if config_file else {}
+    rest, set_task = [], None
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if sep and key.strip() == "task":
+            set_task = yaml.safe_load(raw)
+        else:
+            rest.append(item)
+    task = task or set_task or file_data.get("task")
+    if not task:
+        raise UsageError("train needs --task NAME (see `trpo tasks`), a --config file with a `task:` key, "
+                         "or --resume DIR")
+    if not isinstance(task, str):
+        raise ConfigError(f"config key 'task' expects a task name, got {task!r}")
+    name, _, _, spec = resolve_task(task)
+    preset = robots.load_preset(name) if spec is not None else {}
+    config = TRPOConfig(task=name).updated(preset)
+    config = config.updated({k: v for k, v in file_data.items() if k != "task"})
+    config = config.with_overrides(rest)
+    return config.updated({k: v for k, v in (flags or {}).items() if v is not None})
+
+
+def default_run_dir(task: str, prefix: str = "") -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in task)
+    return Path("runs") / f"{prefix}{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train from scratch, or ``--resume DIR``; prints a summary and the next commands."""
+    progress = not args.no_progress
+    if args.resume:
+        given = [flag for flag, value in (("--task", args.task), ("--seed", args.seed), ("--n-envs", args.n_envs),
+                                          ("--out", args.out), ("--config", args.config),
+                                          ("--set", args.overrides)) if value not in (None, [])]
+        if given:
+            raise UsageError(f"--resume continues with the run's own config.yaml; it accepts only --steps "
+                             f"(got {', '.join(given)})")
+        from trpo_tf.runner import resume
+
+        result = resume(args.resume, total_steps=args.steps, progress=progress)
+    else:
+        flags = {"total_steps": args.steps, "seed": args.seed, "n_envs": args.n_envs}
+        config = build_config(args.task, args.config, args.overrides, flags)
+        from trpo_tf.runner import Trainer
+
+        out = Path(args.out) if args.out else default_run_dir(config.task)
+        result = Trainer(config, out, progress=progress).train()
+    print_train_summary(result)
+    return 0
+
+
+def print_train_summary(result: dict[str, Any]) -> None:
+    run, last = result["run_dir"], result.get("last") or {}
+    if last:
+        print(f"run {run}: {last['iteration']} iterations, {last['env_steps']:,} env steps in "
+              f"{last['time_s']:.0f} s ({last['env_steps'] / max(last['time_s'], 1e-9):,.0f} steps/s overall)")
+        if last.get("episodes"):
+            print(f"  last batch: return {last['episode_return_mean']:.2f} ± {last['episode_return_std']:.2f} "
+                  f"over {last['episodes']} episodes")
+    else:
+        print(f"run {run}: already at its total steps, nothing to train")
+    ev = result.get("eval")
+    if ev:
+        print(f"  evaluation: {_eval_line(ev)}")
+    print(f"next: trpo evaluate {run} | trpo export {run} | trpo render {run} | trpo plot {run}")
+
+
+def _eval_line(ev: dict[str, Any]) -> str:
+    text = f"return {ev['mean_return']:.2f} ± {ev['std_return']:.2f} over {ev['episodes']} deterministic episodes"
+    if "success_rate" in ev:
+        text += f", success {ev['success_rate']:.0%}"
+    return text
+
+
+# -------------------------------------------------------------------------------------------- evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Deterministic evaluation of the newest checkpoint; writes ``DIR/eval.json``."""
+    from trpo_tf.evaluation import evaluate
+    from trpo_tf.policy import load_policy
+    from trpo_tf.run_dir import RunDir, write_json_atomic
+
+    policy = load_policy(args.run_dir)
+    seed = 10_000 + policy.config.seed if args.seed is None else args.seed
+    result = evaluate(policy.act, policy.info.gym_id, policy.info.env_kwargs, args.episodes, seed)
+    result = {"task": policy.info.task, "iteration": policy.iteration, "env_steps": policy.env_steps, **result}
+    write_json_atomic(RunDir(args.run_dir).eval, result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{policy.info.task} after {policy.env_steps:,} env steps: {_eval_line(result)}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- export, run-onnx
+def _import_optional(module: str, what: str) -> ModuleType:
+    """Import a module another part of the project provides; a clear error if it is not there yet."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        raise UsageError(f"{what} is not available in this installation (module {module} is missing)") from None
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export to ONNX; a failed parity gate raises ParityError (exit 1, nothing written)."""
+    onnx_export = _import_optional("export.onnx", "the ONNX exporter")
+    from trpo_tf.run_dir import RunDir
+
+    RunDir(args.run_dir).check()
+    r = onnx_export.export_onnx(args.run_dir, args.out)
+    print(f"wrote {r.path} (+ {r.sidecar}) in {r.seconds:.1f} s, opset {r.opset}")
+    print(f"  parity vs TensorFlow: max abs error {r.max_abs_error:.3g} (tolerance {r.tolerance:g}) on "
+          f"{r.n_observations} observations, {r.n_recorded} recorded in the simulator")
+    print(f"next: trpo run-onnx {r.path}")
+    return 0
+
+
+def cmd_run_onnx(args: argparse.Namespace) -> int:
+    """Closed-loop episodes of an exported policy (onnxruntime only)."""
+    if not Path(args.onnx_file).is_file():
+        raise FileNotFoundError(2, "no such ONNX file", args.onnx_file)
+    sim = _import_optional("export.sim", "running ONNX policies in simulation")
+    result = _plain(sim.run_onnx(args.onnx_file, task=args.task, episodes=args.episodes, seed=args.seed))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{args.onnx_file}: {_eval_line(result) if 'mean_return' in result else result}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- render, plot
+def cmd_render(args: argparse.Namespace) -> int:
+    """A video of deterministic episodes."""
+    from trpo_tf.video import render_run
+
+    out = args.out or str(Path(args.run_dir) / "policy.mp4")
+    result = render_run(args.run_dir, out, episodes=args.episodes, seed=args.seed, max_frames=args.max_frames)
+    returns = ", ".join(f"{r:.1f}" for r in result["returns"])
+    print(f"wrote {result['path']}: {result['frames']} frames at {result['fps']} fps; episode returns {returns}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Learning curves (mean ± std over runs of one task)."""
+    from trpo_tf.plotting import plot_runs
+
+    out = args.out or str(Path(args.run_dirs[0]) / "curve.png")
+    path = plot_runs(args.run_dirs, out, x=args.x, y=args.y)
+    print(f"wrote {path}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- bench
+def _benchmark_script(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` from the source checkout (the benchmarks are scripts, not a package)."""
+    roots = [os.environ.get("TRPO_TF_SOURCE"), Path(__file__).resolve().parents[1], Path.cwd()]
+    for root in roots:
+        if root and (Path(root) / "benchmarks" / f"{name}.py").is_file():
+            path = Path(root) / "benchmarks" / f"{name}.py"
+            spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            return module
+    raise UsageError(f"benchmarks/{name}.py not found: run from a source checkout or set TRPO_TF_SOURCE")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Dispatch ``trpo bench update|train|runtime|envs``."""
+    if args.bench == "runtime":
+        argv = ([args.onnx_file] if args.onnx_file else []) + ["--n", str(args.n)] + (["--json"] if args.json else [])
+        if args.onnx_file and not Path(args.onnx_file).is_file():
+            raise FileNotFoundError(2, "no such ONNX file", args.onnx_file)
+        return int(_benchmark_script("bench_runtime").main(argv))
+    if args.bench == "envs":
+        from trpo_tf.runner import resolve_task
+
+        for task in args.tasks or []:
+            resolve_task(task)  # an unknown task → exit 2 before any timing
+        return int(_benchmark_script("bench_envs").main((["--tasks", *args.tasks] if args.tasks else [])
+                                                        + ["--steps", str(args.steps)]))
+    bench = _import_optional("trpo_tf.bench", "the learner benchmarks")
+    import robots
+
+    if args.bench == "update":
+        spec = robots.get_task(args.task)  # the update is timed on synthetic data of this task's shapes
+        result = bench.bench_update(obs_dim=spec.obs_dim, act_dim=spec.act_dim, batch=args.batch,
+                                    cg_iters=args.cg_iters, critic_epochs=args.critic_epochs,
+                                    jit_compile=not args.no_jit, repeats=args.repeats)
+    else:
+        from trpo_tf.runner import resolve_task
+
+        resolve_task(args.task)
+        overrides = {"n_envs": args.n_envs} if args.n_envs else {}
+        result = bench.bench_train(task=args.task, steps=args.steps, overrides=overrides)
+    result = _plain(result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in (result.items() if isinstance(result, dict) else []):
+            text = f"{value:,.3f}" if isinstance(value, float) and math.isfinite(value) else value
+            print(f"{key}: {text}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Train → export → run the ONNX file → report."""
+    from trpo_tf.demo import run_demo
+
+    return run_demo(task=args.task, steps=args.steps, out=args.out, seed=args.seed)
