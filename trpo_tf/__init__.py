@@ -14,6 +14,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 __version__ = "0.1.0"
 
+import tensorflow as _tf  # noqa: E402,F401  (before anything loads OSMesa: see trpo_tf.headless)
+
+from trpo_tf.headless import prepare_osmesa as _prepare_osmesa  # noqa: E402
+
+_prepare_osmesa()
+
 from trpo_tf.config import ConfigError, TRPOConfig  # noqa: E402
 from trpo_tf.policy import Policy, load_policy  # noqa: E402
 from trpo_tf.runner import Trainer, config_for_task, resume, train  # noqa: E402
