@@ -230,9 +230,23 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``trpo`` console script and ``python -m trpo_tf``; returns the exit code."""
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("MUJOCO_GL", "osmesa")  # headless MuJoCo rendering; must precede `import mujoco`
+    """Entry point of the ``trpo`` console script and ``python -m trpo_tf``.
+
+    With ``argv`` given, returns the exit code. Without (the real command line), it flushes and ends the
+    process with ``os._exit``: TensorFlow and libOSMesa (loaded by ``import mujoco`` when
+    ``MUJOCO_GL=osmesa``, as in our Docker image) crash in their C++ teardown when both are loaded
+    (free(): invalid pointer / SIGSEGV), which would turn a finished command into exit code 134/139.
+    """
+    code = _run(argv)
+    if argv is None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

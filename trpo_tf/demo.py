@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_TASK = "inverted-pendulum"
+DEFAULT_TASK = "gripper-reach"
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,13 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
+    # Measured (2 cores, busy): success 98 % of training episodes at 51k steps, 100 % from 67k (~70 s).
+    # The settings measured are pinned here, so later preset edits do not change the demo.
+    "gripper-reach": Recipe(81_920, {"n_envs": 8, "n_steps": 256, "vector_env": "sync", "gamma": 0.98,
+                                     "gae_lambda": 0.95, "max_kl": 0.02, "cg_iters": 10, "critic_epochs": 10,
+                                     "hidden_sizes": [64, 64], "init_log_std": -0.5, "normalize_obs": True,
+                                     "normalize_reward": True},
+                            goal="success = gripper within 2 cm of the random target at the end of the 2 s episode"),
     # Learns to balance for the full 1000-step episode in ~16k steps; 40k makes it reliable.
     "inverted-pendulum": Recipe(40_960, {"n_envs": 1, "n_steps": 1024, "vector_env": "sync",
                                          "normalize_reward": False},

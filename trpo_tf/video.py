@@ -1,15 +1,18 @@
-"""Videos of a trained policy: deterministic episodes rendered headless, written as MP4 or GIF.
+"""Videos of a trained policy: deterministic episodes, rendered headless, written as MP4 or GIF.
 
-MuJoCo renders off-screen through OSMesa when there is no display (``MUJOCO_GL=osmesa``, set before
-``import mujoco`` by the ``trpo`` command); PyBullet tasks render with its CPU tiny renderer. MP4 goes
-through imageio-ffmpeg (which ships its own ffmpeg binary), GIF through Pillow.
+Two processes, because MuJoCo's OSMesa renderer and TensorFlow crash when loaded together (see
+:mod:`trpo_tf.video_worker`): here the policy acts (TensorFlow) in an env without rendering and the
+actions are recorded; a fresh Python without TensorFlow replays them on the same seeds with rendering on
+(MuJoCo through OSMesa, PyBullet through its CPU tiny renderer) and writes the file with imageio.
 """
 
 from __future__ import annotations
 
-import importlib
+import json
 import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,106 +21,77 @@ import numpy as np
 from trpo_tf.cli import UsageError
 
 FORMATS = (".mp4", ".gif")
-GIF_MAX_FPS = 25  # browsers play GIF frames no faster than ~50 Hz; 25 keeps files small
-
-
-def ensure_headless_gl() -> None:
-    """Select OSMesa for MuJoCo when there is no display and ``MUJOCO_GL`` is unset.
-
-    MuJoCo picks its OpenGL backend when ``mujoco.rendering.classic.gl_context`` is first imported. If that
-    happened before ``MUJOCO_GL`` was set (some import chain loaded mujoco first), re-import that one module
-    so the renderer sees the backend now in the environment.
-    """
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("MUJOCO_GL", "osmesa")
-    module = sys.modules.get("mujoco.rendering.classic.gl_context")
-    wanted = os.environ.get("MUJOCO_GL", "").lower().strip()
-    if module is not None and getattr(module, "_MUJOCO_GL", wanted) != wanted:
-        importlib.reload(module)
+GIF_MAX_FPS = 25  # GIF players show frames no faster than ~50 Hz; 25 keeps files small
+WORKER = Path(__file__).with_name("video_worker.py")
 
 
 def render_run(run_dir: str | os.PathLike, out: str | os.PathLike, episodes: int = 1, seed: int = 0,
                max_frames: int = 1000) -> dict[str, Any]:
-    """Render ``episodes`` deterministic episodes of the newest checkpoint of ``run_dir`` into ``out``.
+    """Render ``episodes`` deterministic episodes (seeds ``seed``, ``seed+1``, …) of the newest checkpoint of
+    ``run_dir`` into ``out`` (at most ``max_frames`` frames). Returns ``{"path", "frames", "fps", "returns"}``.
 
-    Returns ``{"path", "frames", "fps", "returns"}``. The file is written to a temporary name and renamed,
-    so an interrupted render never leaves a half-written video under ``out``.
+    The file is written under a temporary name and renamed: an interrupted render leaves no partial video.
     """
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise UsageError(f"video file must end in .mp4 or .gif, got {out.name!r}")
-    if episodes < 1 or max_frames < 1:
-        raise UsageError(f"episodes and max_frames must be >= 1, got {episodes} and {max_frames}")
-    ensure_headless_gl()
+    if episodes < 1 or max_frames < 2:
+        raise UsageError(f"episodes must be >= 1 and max_frames >= 2, got {episodes} and {max_frames}")
     from trpo_tf.policy import load_policy
     from trpo_tf.rollout import make_env
 
     policy = load_policy(run_dir)
-    env = make_env(policy.info.gym_id, policy.info.env_kwargs, render_mode="rgb_array")
+    env = make_env(policy.info.gym_id, policy.info.env_kwargs)  # no rendering in this (TensorFlow) process
     try:
-        if "rgb_array" not in env.metadata.get("render_modes", []):
-            raise UsageError(f"task {policy.info.task} cannot render images (render modes: "
-                             f"{env.metadata.get('render_modes', [])})")
-        fps = float(env.metadata.get("render_fps") or policy.info.control_hz or 30)
-        frames, returns = _episode_frames(env, policy, episodes, seed, max_frames)
+        modes = env.metadata.get("render_modes", [])
+        if "rgb_array" not in modes:
+            raise UsageError(f"task {policy.info.task} cannot render images (render modes: {modes})")
+        recorded = record_episodes(env, policy, episodes, seed, max_frames)
     finally:
         env.close()
-    stride = 1
-    if out.suffix.lower() == ".gif" and fps > GIF_MAX_FPS:
-        stride = int(np.ceil(fps / GIF_MAX_FPS))
-        frames, fps = frames[::stride], fps / stride
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_video(frames, out, fps)
-    return {"path": str(out), "frames": len(frames), "fps": round(fps, 2), "returns": returns}
+    spec = {"gym_id": policy.info.gym_id, "env_kwargs": policy.info.env_kwargs, "episodes": recorded,
+            "discrete": policy.discrete, "out": str(out), "fps": policy.info.control_hz,
+            "gif_max_fps": GIF_MAX_FPS}
+    result = _run_worker(spec)
+    expected = [e["return"] for e in recorded]
+    if not np.allclose(result["returns"], expected, rtol=1e-6, atol=1e-6):
+        raise RuntimeError(f"the replayed episodes differ from the recorded ones (returns {result['returns']} "
+                           f"vs {expected}): the simulator is not deterministic for this task")
+    return result
 
 
-def _episode_frames(env: Any, policy: Any, episodes: int, seed: int,
-                    max_frames: int) -> tuple[list[np.ndarray], list[float]]:
-    frames: list[np.ndarray] = []
-    returns: list[float] = []
+def record_episodes(env: Any, policy: Any, episodes: int, seed: int, max_frames: int) -> list[dict[str, Any]]:
+    """Deterministic actions per episode (as JSON-able lists), stopping when ``max_frames`` frames are covered
+    (an episode of n steps makes n + 1 frames)."""
+    recorded, frames = [], 0
     for k in range(episodes):
         obs, _ = env.reset(seed=seed + k)
-        frames.append(_frame(env))
+        frames += 1
+        actions: list[Any] = []
         total, done = 0.0, False
-        while not done and len(frames) < max_frames:
+        while not done and frames < max_frames:
             action = policy.act(np.asarray(obs, np.float32))
-            if policy.discrete:
-                action = int(action)
+            action = int(action) if policy.discrete else np.asarray(action, np.float32)
             obs, reward, terminated, truncated, _ = env.step(action)
+            actions.append(action if policy.discrete else [float(x) for x in action])
             total += float(reward)
             done = terminated or truncated
-            frames.append(_frame(env))
-        returns.append(total)
-        if len(frames) >= max_frames:
+            frames += 1
+        recorded.append({"seed": seed + k, "actions": actions, "return": total})
+        if frames >= max_frames:
             break
-    return frames, returns
+    return recorded
 
 
-def _frame(env: Any) -> np.ndarray:
-    image = env.render()
-    if image is None:
-        raise UsageError("the environment returned no image (render_mode='rgb_array' unsupported?)")
-    image = np.asarray(image)
-    return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
-
-
-def write_video(frames: list[np.ndarray], out: Path, fps: float) -> None:
-    """MP4 (H.264 via imageio-ffmpeg) or GIF (Pillow, looping), written atomically."""
-    import imageio.v2 as imageio
-    import imageio.v3 as iio
-
-    if not frames:
-        raise UsageError("no frames to write")
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
-    try:
-        if out.suffix.lower() == ".mp4":
-            # H.264 needs even sizes; macro_block_size=16 lets imageio pad frames to a multiple of 16.
-            with imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=7,
-                                    macro_block_size=16, ffmpeg_log_level="error") as writer:
-                for frame in frames:
-                    writer.append_data(frame)
-        else:
-            iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _run_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run :mod:`trpo_tf.video_worker` in a clean interpreter (``-P``: the trpo_tf folder is not put on
+    ``sys.path``, so nothing of ``trpo_tf`` — and no TensorFlow — is imported there)."""
+    with tempfile.TemporaryDirectory(prefix="trpo-render-") as tmp:
+        spec_path = Path(tmp) / "spec.json"
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        done = subprocess.run([sys.executable, "-P", str(WORKER), str(spec_path)], capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        raise RuntimeError(f"render worker failed (exit {done.returncode}): {lines[-1] if lines else 'no output'}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
