@@ -1,0 +1,63 @@
+"""``trpo plot`` and ``trpo render`` through real subprocesses: a PNG of mean ± std over two seeds, MP4 and
+GIF videos of a MuJoCo task (OSMesa) and a PyBullet task (tiny renderer)."""
+
+from __future__ import annotations
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from cli_helpers import FAST, trpo, user_error_line
+
+TINY = ["--set", "n_steps=64", "eval_episodes=0", *FAST, "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two seeds of gripper-reach (MuJoCo) and one panda-reach-bullet (PyBullet), 3 and 1 iterations."""
+    root = tmp_path_factory.mktemp("plot")
+    made = {}
+    for name, task, steps, seed in (("reach0", "gripper-reach", 192, 0), ("reach1", "gripper-reach", 192, 1),
+                                    ("panda", "panda-reach-bullet", 64, 0)):
+        result = trpo("train", "--task", task, "--steps", str(steps), "--seed", str(seed), *TINY,
+                      "--out", str(root / name))
+        assert result.returncode == 0, result.stderr
+        made[name] = root / name
+    return made
+
+
+def test_plot_of_two_seeds_is_a_png_with_a_band(runs: dict, tmp_path) -> None:
+    out = tmp_path / "curve.png"
+    result = trpo("plot", str(runs["reach0"]), str(runs["reach1"]), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    image = iio.imread(out)
+    assert image.shape[0] > 300 and image.shape[1] > 500
+    assert len(np.unique(image.reshape(-1, image.shape[-1]), axis=0)) > 20  # not a blank canvas
+
+
+def test_plot_other_columns_and_unknown_column(runs: dict, tmp_path) -> None:
+    result = trpo("plot", str(runs["reach0"]), "--x", "iteration", "--y", "kl", "--out", str(tmp_path / "kl.png"))
+    assert result.returncode == 0, result.stderr and (tmp_path / "kl.png").is_file()
+    bad = trpo("plot", str(runs["reach0"]), "--y", "reward_of_the_year", "--out", str(tmp_path / "x.png"))
+    assert "no column 'reward_of_the_year'" in user_error_line(bad)
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("name", ["reach0", "panda"])
+@pytest.mark.parametrize("fmt", ["mp4", "gif"])
+def test_render_writes_a_video(runs: dict, tmp_path, name: str, fmt: str) -> None:
+    out = tmp_path / f"{name}.{fmt}"
+    result = trpo("render", str(runs[name]), "--out", str(out), "--max-frames", "30")
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}: 30 frames" in result.stdout  # both tasks run at <= 25 Hz: no GIF frame skipping
+    frames = iio.imread(out, index=None) if fmt == "gif" else np.stack(_ffmpeg(out))
+    assert frames.ndim == 4 and frames.shape[0] >= 10 and frames.shape[-1] >= 3
+    assert frames.std() > 5  # the robot is drawn, not a flat colour
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no partial file left behind
+
+
+def _ffmpeg(path) -> list[np.ndarray]:
+    import imageio.v2 as imageio
+
+    with imageio.get_reader(path, format="FFMPEG") as reader:
+        return [np.asarray(frame) for frame in reader]
