@@ -2,9 +2,17 @@
 
     g   = ∇θ L(θ),  L(θ) = mean( π_θ(a|s) / π_old(a|s) · Â )          surrogate gradient
     x  ≈ F⁻¹ g   by conjugate gradient on Fisher-vector products        natural gradient direction
+    Fv = Jᵀ · H_z · (J · v) + damping · v                               Gauss-Newton form (default), or
     Fv = ∇θ( (∇θ KL(π_old ‖ π_θ)) · v ) + damping · v                  nested GradientTape
     step = √(2δ / xᵀFx) · x                                             largest step of the quadratic model
     θ_new = θ_old + 0.5ᵏ · step,  the smallest k with KL ≤ δ and L improved; else θ_old
+
+The two Fisher-vector products are equal at θ_old (the KL's gradient vanishes there, so its Hessian is the
+Gauss-Newton matrix Jᵀ H_z J; Martens 2014, "New insights and perspectives on the natural gradient", §9).
+J = ∂z/∂θ is the Jacobian of the distribution's parameter tensors z (Gaussian loc/scale, or logits) and
+H_z the Hessian of the mean KL in z, which is cheap (elementwise). J·v is one forward-mode pass, Jᵀ·u one
+backward pass through a forward pass recorded once, so a product costs about one forward + one backward
+instead of a double backward.
 
 Candidates are evaluated functionally (``keras.Model.stateless_call``), so the actor's variables are
 written once, at the end: with the accepted parameters, or with the old ones, bit for bit.
@@ -17,8 +25,11 @@ from typing import Callable
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from trpo_tf.models import GaussianActor, _Actor
+
+tfd = tfp.distributions
 
 # Why an update was rejected; index = the ``status`` diagnostic.
 STATUS_REASONS = (
@@ -27,6 +38,8 @@ STATUS_REASONS = (
     "non-finite surrogate or gradient (check advantages and observations)",
     "non-finite conjugate-gradient solution or step (Fisher product ill-conditioned)",
 )
+
+FISHER_PRODUCTS = ("gauss-newton", "nested-tape")
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,11 @@ class TRPOStepSettings:
     fisher_subsample: int = 1
     backtrack_coef: float = 0.5
     backtrack_iters: int = 10
+    fisher_product: str = "gauss-newton"  # or "nested-tape": equal at θ_old, Gauss-Newton is cheaper
+
+    def __post_init__(self) -> None:
+        if self.fisher_product not in FISHER_PRODUCTS:
+            raise ValueError(f"fisher_product must be one of {FISHER_PRODUCTS}, got {self.fisher_product!r}")
 
 
 def flatten(tensors: list[tf.Tensor]) -> tf.Tensor:
@@ -71,31 +89,69 @@ def fisher_vector_product(policy: Callable, params: list[tf.Tensor], obs: tf.Ten
     return flatten(outer.gradient(grad_kl_v, params)) + damping * v
 
 
+def gauss_newton_fvp(policy: Callable, params: list[tf.Tensor], obs: tf.Tensor,
+                     damping: float) -> Callable[[tf.Tensor], tf.Tensor]:
+    """v ↦ Jᵀ·H_z·(J·v) + damping·v, the Fisher-vector product at θ_old = ``params`` (Martens 2014, §9).
+
+    z are the tensors of π_θ(·|obs) (``tf.nest.flatten(dist, expand_composites=True)``: Gaussian loc and
+    scale, or logits), J = ∂z/∂θ and H_z the Hessian of mean KL(π_old ‖ π_z) in z at z_old. The forward pass
+    is recorded once for every Jᵀ·u; J·v is one forward-mode pass; H_z·w a cheap elementwise double backprop.
+    Equal to :func:`fisher_vector_product` at θ_old, where the KL's gradient in z vanishes.
+    """
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(params)
+        dist = policy(params, obs)
+        z = tf.nest.flatten(dist, expand_composites=True)
+    z_old = [tf.stop_gradient(t) for t in z]
+    old = tf.nest.pack_sequence_as(dist, z_old, expand_composites=True)
+
+    def hessian_z(w: list[tf.Tensor]) -> list[tf.Tensor]:
+        at = [tf.identity(t) for t in z_old]  # the point z = z_old, separate from π_old's own tensors
+        with tf.GradientTape() as outer:
+            outer.watch(at)
+            with tf.GradientTape() as inner:
+                inner.watch(at)
+                kl = tf.reduce_mean(old.kl_divergence(tf.nest.pack_sequence_as(dist, at, expand_composites=True)))
+            grad_w = tf.add_n([tf.reduce_sum(g * t) for g, t in zip(inner.gradient(kl, at), w)])
+        return outer.gradient(grad_w, at, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    def fvp(v: tf.Tensor) -> tf.Tensor:
+        with tf.autodiff.ForwardAccumulator(params, unflatten(v, params)) as acc:
+            z_v = tf.nest.flatten(policy(params, obs), expand_composites=True)
+        jv = [acc.jvp(t, unconnected_gradients=tf.UnconnectedGradients.ZERO) for t in z_v]
+        jt_u = tape.gradient(z, params, output_gradients=hessian_z(jv),
+                             unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return flatten(jt_u) + damping * v
+
+    return fvp
+
+
 def conjugate_gradient(matvec: Callable[[tf.Tensor], tf.Tensor], b: tf.Tensor, iters: int,
                        tol: float = 1e-10) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Solve A x = b for symmetric positive-definite A given only ``matvec(v) = A v`` (seed 004).
 
     Stops after ``iters`` iterations or when ‖r‖² ≤ tol. Returns (x, ‖r‖², iterations done).
+    The loop is unrolled in Python (``iters`` is a small constant) so XLA can share the work that does not
+    depend on v (the policy's forward pass) across the Fisher products; after convergence ``tf.where``
+    freezes the state, which gives the same result as stopping.
     """
     x = tf.zeros_like(b)
     r = tf.identity(b)
     p = tf.identity(b)
     rr = tf.tensordot(r, r, 1)
-
-    def keep_going(i, x, r, p, rr):
-        return tf.logical_and(i < iters, rr > tol)
-
-    def iteration(i, x, r, p, rr):
+    done = tf.constant(0)
+    for _ in range(iters):
+        active = rr > tol
         ap = matvec(p)
         alpha = rr / tf.tensordot(p, ap, 1)
-        x = x + alpha * p
-        r = r - alpha * ap
-        rr_new = tf.tensordot(r, r, 1)
-        p = r + (rr_new / rr) * p
-        return i + 1, x, r, p, rr_new
-
-    i, x, _, _, rr = tf.while_loop(keep_going, iteration, (tf.constant(0), x, r, p, rr))
-    return x, rr, i
+        x_next = x + alpha * p
+        r_next = r - alpha * ap
+        rr_next = tf.tensordot(r_next, r_next, 1)
+        p_next = r_next + (rr_next / rr) * p
+        x, r, p = tf.where(active, x_next, x), tf.where(active, r_next, r), tf.where(active, p_next, p)
+        rr = tf.where(active, rr_next, rr)
+        done += tf.cast(active, tf.int32)
+    return x, rr, done
 
 
 def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
@@ -175,8 +231,11 @@ class TRPOPolicyStep:
         g = flatten(tape.gradient(surrogate_before, params))
 
         # 2. Fisher-vector product on (a sub-sample of) the batch
-        def fvp(v: tf.Tensor) -> tf.Tensor:
-            return fisher_vector_product(policy, params, obs_fisher, old_dist_fisher, v, s.cg_damping)
+        if s.fisher_product == "gauss-newton":
+            fvp = gauss_newton_fvp(policy, params, obs_fisher, s.cg_damping)
+        else:
+            def fvp(v: tf.Tensor) -> tf.Tensor:
+                return fisher_vector_product(policy, params, obs_fisher, old_dist_fisher, v, s.cg_damping)
 
         # 3. natural gradient direction x ≈ F⁻¹ g, and the largest step √(2δ / xᵀFx)·x
         gradient_ok = _all_finite(surrogate_before, g)

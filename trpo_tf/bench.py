@@ -1,0 +1,206 @@
+"""Speed benchmarks of the learner: one full update (policy step + critic fit) and end-to-end training.
+
+Both return JSON-able dicts with the settings and the machine (cores, load average, versions), so a figure
+is never quoted without its conditions. Medians over repeats; the machine is shared, so compare ratios
+measured in one session (``docs/benchmarks.md``).
+
+    from trpo_tf.bench import bench_update, bench_train
+    bench_update(cg_iters=10, critic_epochs=5)["update_ms_median"]
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+import tensorflow as tf
+
+from trpo_tf.critic import CriticTrainer
+from trpo_tf.models import build_models
+from trpo_tf.trpo import FISHER_PRODUCTS, TRPOPolicyStep, TRPOStepSettings
+
+
+def machine_info() -> dict[str, Any]:
+    """Cores, load average, Python and TensorFlow versions and thread settings: the conditions of a figure."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {
+        "cpu_count": os.cpu_count(),
+        "load_avg_1_5_15": [round(x, 2) for x in load],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "tensorflow": tf.__version__,
+        "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def _median_ms(seconds: list[float]) -> float:
+    return round(1000.0 * statistics.median(seconds), 3)
+
+
+def _synthetic_batch(actor: tf.keras.Model, obs_dim: int, act_dim: int, batch: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Random observations, actions sampled from the actor, advantages correlated with the actions
+    (so the surrogate gradient points somewhere and the line search accepts, as in training)."""
+    obs = rng.standard_normal((batch, obs_dim)).astype(np.float32)
+    dist = actor(tf.constant(obs))
+    actions = dist.sample(seed=int(rng.integers(2**31 - 1))).numpy().astype(np.float32)
+    direction = rng.standard_normal(act_dim).astype(np.float32)
+    advantages = (actions @ direction + 0.5 * rng.standard_normal(batch)).astype(np.float32)
+    returns = (obs.sum(axis=1) + rng.standard_normal(batch)).astype(np.float32)
+    return obs, actions, advantages, returns
+
+
+def bench_update(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidden: Sequence[int] = (64, 64),
+                 cg_iters: int = 10, damping: float = 0.1, critic_epochs: int = 5, critic_batch: int = 128,
+                 fisher_subsample: int = 1, jit_compile: bool = True, repeats: int = 20, warmup: int = 3,
+                 fisher_product: str = "gauss-newton", max_kl: float = 0.01, activation: str = "tanh",
+                 threads: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Time ``repeats`` full updates (policy step + critic fit) on one synthetic batch.
+
+    The actor, critic and Adam state are restored before every run, so each run does the same work
+    (including the line search's number of backtracks). ``threads`` sets TF's intra- and inter-op
+    thread pools (only possible before TF's first op in the process; ignored with a note otherwise).
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+    if fisher_product not in FISHER_PRODUCTS:
+        raise ValueError(f"fisher_product must be one of {FISHER_PRODUCTS}, got {fisher_product!r}")
+    notes: list[str] = []
+    if threads is not None:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            notes.append("threads not applied: TensorFlow was already initialized in this process")
+    tf.keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+    act_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
+    actor, critic = build_models(obs_space, act_space, list(hidden), activation)
+    settings = TRPOStepSettings(max_kl=max_kl, cg_iters=cg_iters, cg_damping=damping,
+                                fisher_subsample=fisher_subsample, fisher_product=fisher_product)
+    step = TRPOPolicyStep(actor, settings, jit_compile=jit_compile)
+    trainer = CriticTrainer(critic, 1e-3, critic_epochs, critic_batch, jit_compile=jit_compile)
+    obs, actions, advantages, returns = _synthetic_batch(actor, obs_dim, act_dim, batch, rng)
+
+    state = [v for v in actor.variables] + [v for v in critic.variables] + list(trainer.optimizer.variables)
+    saved = [v.numpy() for v in state]
+
+    def restore() -> None:
+        for variable, value in zip(state, saved):
+            variable.assign(value)
+
+    policy_s: list[float] = []
+    critic_s: list[float] = []
+    diagnostics: dict[str, Any] = {}
+    for i in range(warmup + repeats):
+        restore()
+        t0 = time.perf_counter()
+        diagnostics = step(obs, actions, advantages)  # returns Python floats: the work is finished
+        t1 = time.perf_counter()
+        trainer.fit(obs, returns, seed=0)
+        t2 = time.perf_counter()
+        if i >= warmup:
+            policy_s.append(t1 - t0)
+            critic_s.append(t2 - t1)
+    restore()
+    updates = [p + c for p, c in zip(policy_s, critic_s)]
+    return {
+        "update_ms_median": _median_ms(updates),
+        "update_ms_min": round(1000.0 * min(updates), 3),
+        "policy_step_ms_median": _median_ms(policy_s),
+        "critic_ms_median": _median_ms(critic_s),
+        "accepted": diagnostics.get("accepted"),
+        "backtracks": diagnostics.get("backtracks"),
+        "kl": diagnostics.get("kl"),
+        "settings": {
+            "obs_dim": obs_dim, "act_dim": act_dim, "batch": batch, "hidden": list(hidden),
+            "activation": activation, "cg_iters": cg_iters, "damping": damping, "max_kl": max_kl,
+            "critic_epochs": critic_epochs, "critic_batch": critic_batch, "fisher_subsample": fisher_subsample,
+            "fisher_product": fisher_product, "jit_compile": jit_compile, "repeats": repeats, "warmup": warmup,
+            "threads": threads,
+        },
+        "notes": notes,
+        "machine": machine_info(),
+    }
+
+
+def bench_vector_env(gym_id: str, n_envs: int, mode: str, kwargs: dict[str, Any] | None = None,
+                     steps: int = 20_000, seed: int = 0) -> float:
+    """Env-steps/s of the vector env the trainer would build, stepping uniformly random actions."""
+    from trpo_tf.rollout import make_vector_env  # local: keeps `bench_update` free of robot imports
+
+    envs = make_vector_env(gym_id, n_envs, kwargs, mode)
+    try:
+        envs.reset(seed=seed)
+        space = envs.action_space
+        space.seed(seed)
+        actions = [space.sample() for _ in range(256)]
+        for a in actions[:50]:
+            envs.step(a)
+        vector_steps = max(1, steps // n_envs)
+        start = time.perf_counter()
+        for t in range(vector_steps):
+            envs.step(actions[t % len(actions)])
+        elapsed = time.perf_counter() - start
+    finally:
+        envs.close()
+    return vector_steps * n_envs / elapsed
+
+
+def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str, Any] | None = None,
+                raw_env_steps: int = 20_000, seed: int = 0) -> dict[str, Any]:
+    """End-to-end training env-steps/s with the task's preset (plus ``overrides``), in a temporary run
+    directory, next to the raw random-action rate of the same vector env (same n_envs and mode).
+
+    ``steps_per_s`` counts everything: collection, GAE, policy step, critic fit, metrics and checkpoints.
+    The first iteration (tracing and XLA compilation) is reported separately.
+    """
+    import csv
+
+    from trpo_tf.runner import Trainer, config_for_task, resolve_task
+
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    config = config_for_task(task, {"total_steps": steps, "seed": seed, "eval_episodes": 0, **(overrides or {})})
+    _, gym_id, kwargs, _ = resolve_task(task)
+    kwargs = {**kwargs, **config.env_kwargs}
+    with tempfile.TemporaryDirectory(prefix="trpo-bench-") as tmp:
+        trainer = Trainer(config, os.path.join(tmp, "run"), progress=False)
+        start = time.perf_counter()
+        trainer.train()
+        wall = time.perf_counter() - start
+        with open(trainer.run.metrics, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    first_s = float(rows[0]["time_s"]) if rows else float("nan")
+    later = rows[1:]
+    per_iter = {k: statistics.median(float(r[k]) for r in later) if later else float("nan")
+                for k in ("collect_s", "policy_s", "critic_s")}
+    steady_steps = sum(config.batch_size for _ in later)
+    steady_s = wall - first_s
+    raw = bench_vector_env(gym_id, config.n_envs, config.vector_env, kwargs, raw_env_steps, seed)
+    return {
+        "task": task,
+        "gym_id": gym_id,
+        "env_steps": int(rows[-1]["env_steps"]) if rows else 0,
+        "wall_s": round(wall, 2),
+        "steps_per_s": round(len(rows) * config.batch_size / wall, 1) if rows else float("nan"),
+        "steady_steps_per_s": round(steady_steps / steady_s, 1) if later and steady_s > 0 else float("nan"),
+        "first_iteration_s": round(first_s, 2),
+        "median_iteration_s": {k: round(v, 4) for k, v in per_iter.items()},
+        "raw_vector_env_steps_per_s": round(raw, 1),
+        "last_episode_return_mean": float(rows[-1]["episode_return_mean"]) if rows else float("nan"),
+        "settings": {k: v for k, v in config.to_dict().items() if k != "env_kwargs"},
+        "machine": machine_info(),
+    }
+
+
+__all__ = ["bench_update", "bench_train", "bench_vector_env", "machine_info"]
