@@ -67,14 +67,20 @@ class ObservationNormalizer(keras.layers.Layer):
         return self.mean.numpy().copy(), inv_std.astype(np.float32)
 
 
-def _mlp(hidden_sizes: list[int], activation: str, name: str) -> list[keras.layers.Dense]:
-    """Hidden layers with orthogonal init, gain √2 (the common PPO/TRPO initialization)."""
+def _mlp(owner: keras.Model, hidden_sizes: list[int], activation: str, name: str) -> list[keras.layers.Dense]:
+    """Hidden layers with orthogonal init, gain √2 (the common PPO/TRPO initialization).
+
+    Each layer is also set as a named attribute of ``owner``: ``tf.train.Checkpoint`` does not follow
+    Keras 3's tracked lists, so layers held only in a list would be left out of every checkpoint.
+    """
     init = keras.initializers.Orthogonal(gain=math.sqrt(2.0))
-    return [
-        keras.layers.Dense(h, activation=activation, kernel_initializer=init, bias_initializer="zeros",
-                           name=f"{name}_hidden_{i}")
-        for i, h in enumerate(hidden_sizes)
-    ]
+    layers = []
+    for i, h in enumerate(hidden_sizes):
+        layer = keras.layers.Dense(h, activation=activation, kernel_initializer=init, bias_initializer="zeros",
+                                   name=f"{name}_hidden_{i}")
+        setattr(owner, f"hidden_{i}", layer)
+        layers.append(layer)
+    return layers
 
 
 class _Actor(keras.Model):
@@ -86,7 +92,7 @@ class _Actor(keras.Model):
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.normalizer = normalizer
-        self.hidden = _mlp(hidden_sizes, activation, "actor")
+        self.hidden = _mlp(self, hidden_sizes, activation, "actor")
         self.activation_name = activation
 
     def features(self, obs: tf.Tensor) -> tf.Tensor:
@@ -147,7 +153,7 @@ class Critic(keras.Model):
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.normalizer = normalizer
-        self.hidden = _mlp(hidden_sizes, activation, "critic")
+        self.hidden = _mlp(self, hidden_sizes, activation, "critic")
         self.value_head = keras.layers.Dense(1, kernel_initializer=keras.initializers.Orthogonal(1.0),
                                              bias_initializer="zeros", name="critic_value")
 

@@ -84,6 +84,9 @@ def load_policy(run_dir: str | Path) -> Policy:
     counters = tf.Variable([0, 0], dtype=tf.int64)
     path = run.latest_checkpoint()
     try:
+        saved = [name for name, _ in tf.train.list_variables(path) if name.startswith("actor/")]
+        if len(saved) != len(actor.variables):
+            raise ValueError(f"it holds {len(saved)} of the actor's {len(actor.variables)} variables")
         tf.train.Checkpoint(actor=actor, counters=counters).restore(path).expect_partial() \
             .assert_existing_objects_matched()
     except (tf.errors.OpError, AssertionError, ValueError) as exc:

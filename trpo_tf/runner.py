@@ -115,7 +115,7 @@ class Trainer:
     def _restore(self) -> None:
         path = self.run.latest_checkpoint()
         try:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
+            self.checkpoint.restore(path).assert_consumed()
         except (tf.errors.OpError, AssertionError, ValueError) as exc:
             raise RunDirError(f"checkpoint {path} is corrupted or from another model: "
                               f"{str(exc).splitlines()[0][:200]}") from None
