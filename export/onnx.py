@@ -33,7 +33,7 @@ from export.metadata import FORMAT_VERSION, METADATA_KEY, PolicyMetadata, sideca
 from export.runtime import INPUT_NAME, OUTPUT_NAME, session_options
 from trpo_tf.policy import Policy, load_policy
 from trpo_tf.rollout import make_env
-from trpo_tf.run_dir import RunDir, RunDirError
+from trpo_tf.run_dir import RunDir
 
 OPSET = 17
 MIN_PARITY = 1000  # the gate's promise: at least this many observations
@@ -79,18 +79,8 @@ class ExportResult:
 
 def export_onnx(run_dir: str | os.PathLike[str], out_path: str | os.PathLike[str] | None = None,
                 n_parity: int = MIN_PARITY, tolerance: float = 1e-5) -> ExportResult:
-    """Export the newest checkpoint of ``run_dir`` to ``out_path`` (default ``<run_dir>/policy.onnx``).
-
-    The run is loaded twice first: if the two actors differ, some weights are not in the checkpoint (they
-    were freshly initialized) and exporting would ship an untrained network, so :class:`RunDirError`."""
+    """Export the newest checkpoint of ``run_dir`` to ``out_path`` (default ``<run_dir>/policy.onnx``)."""
     policy = load_policy(run_dir)
-    again = load_policy(run_dir).weights_sha256()
-    if again != policy.weights_sha256():
-        raise RunDirError(
-            f"loading {run_dir} twice gave different actor weights (sha256 {policy.weights_sha256()[:12]} vs "
-            f"{again[:12]}): its checkpoint does not hold every actor variable, so some are random; "
-            "refusing to export a policy that is not the trained one"
-        )
     out = RunDir(run_dir).onnx if out_path is None else Path(out_path)
     return export_policy(policy, out, n_parity=n_parity, tolerance=tolerance)
 
