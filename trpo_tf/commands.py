@@ -104,6 +104,26 @@ def build_config(task: str | None, config_file: str | None = None, overrides: li
     return config.updated({k: v for k, v in (flags or {}).items() if v is not None})
 
 
+def check_run(run_dir: str | os.PathLike) -> None:
+    """Raise RunDirError unless ``run_dir`` is a run whose newest checkpoint reads back completely.
+
+    Every tensor is read once, so a truncated or garbled ``.data`` file (TensorFlow checks a CRC per tensor)
+    is reported as one line before anything is restored or written.
+    """
+    import tensorflow as tf
+
+    from trpo_tf.run_dir import RunDir, RunDirError
+
+    path = RunDir(run_dir).check().latest_checkpoint()
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as exc:  # TF raises DataLossError, IndexError or ValueError depending on the damage
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise RunDirError(f"checkpoint {path} is corrupted: {detail}") from None
+
+
 def default_run_dir(task: str, prefix: str = "") -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in task)
     return Path("runs") / f"{prefix}{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -121,6 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                              f"(got {', '.join(given)})")
         from trpo_tf.runner import resume
 
+        check_run(args.resume)
         result = resume(args.resume, total_steps=args.steps, progress=progress)
     else:
         flags = {"total_steps": args.steps, "seed": args.seed, "n_envs": args.n_envs}
@@ -163,6 +184,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from trpo_tf.policy import load_policy
     from trpo_tf.run_dir import RunDir, write_json_atomic
 
+    check_run(args.run_dir)
     policy = load_policy(args.run_dir)
     seed = 10_000 + policy.config.seed if args.seed is None else args.seed
     result = evaluate(policy.act, policy.info.gym_id, policy.info.env_kwargs, args.episodes, seed)
@@ -203,9 +225,7 @@ def _plain(value: Any) -> Any:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export to ONNX; a failed parity gate raises ParityError (exit 1, nothing written)."""
     onnx_export = _import_optional("export.onnx", "the ONNX exporter")
-    from trpo_tf.run_dir import RunDir
-
-    RunDir(args.run_dir).check()
+    check_run(args.run_dir)
     r = onnx_export.export_onnx(args.run_dir, args.out)
     print(f"wrote {r.path} (+ {r.sidecar}) in {r.seconds:.1f} s, opset {r.opset}")
     print(f"  parity vs TensorFlow: max abs error {r.max_abs_error:.3g} (tolerance {r.tolerance:g}) on "
@@ -233,6 +253,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     from trpo_tf.video import render_run
 
     out = args.out or str(Path(args.run_dir) / "policy.mp4")
+    if Path(out).suffix.lower() not in (".mp4", ".gif"):
+        raise UsageError(f"video file must end in .mp4 or .gif, got {Path(out).name!r}")
+    check_run(args.run_dir)
     result = render_run(args.run_dir, out, episodes=args.episodes, seed=args.seed, max_frames=args.max_frames)
     returns = ", ".join(f"{r:.1f}" for r in result["returns"])
     print(f"wrote {result['path']}: {result['frames']} frames at {result['fps']} fps; episode returns {returns}")
