@@ -37,7 +37,7 @@ class CriticTrainer:
         batch = min(self.batch_size, n)
         rng = np.random.default_rng(seed)
         order = np.stack([rng.permutation(n)[: (n // batch) * batch] for _ in range(self.epochs)]) \
-            if self.epochs > 0 else np.zeros((0, (n // batch) * batch), np.int64)
+            if self.epochs > 0 else np.zeros((0, batch), np.int64)
         out = self._fit(tf.convert_to_tensor(obs, tf.float32), tf.convert_to_tensor(returns, tf.float32),
                         tf.convert_to_tensor(order.reshape(-1, batch), tf.int32))
         return {k: float(v) for k, v in out.items()}
@@ -49,14 +49,15 @@ class CriticTrainer:
         while-loop costs ~100× more on CPU than slicing a pre-gathered [k, batch, ...] tensor.
         """
         variables = self.critic.trainable_variables
-        obs_batches, return_batches = tf.gather(obs, order), tf.gather(returns, order)
 
         def mse(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
             return tf.reduce_mean(tf.square(self.critic(x) - y))
 
         loss_before = mse(obs, returns)
-        for k in tf.range(tf.shape(order)[0]):
-            with tf.GradientTape() as tape:
-                loss = mse(obs_batches[k], return_batches[k])
-            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        if self.epochs > 0:  # (XLA cannot compile the loop over an empty order)
+            obs_batches, return_batches = tf.gather(obs, order), tf.gather(returns, order)
+            for k in tf.range(tf.shape(order)[0]):
+                with tf.GradientTape() as tape:
+                    loss = mse(obs_batches[k], return_batches[k])
+                self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return {"value_loss": loss_before, "value_loss_after": mse(obs, returns)}
