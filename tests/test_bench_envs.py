@@ -22,6 +22,12 @@ def test_prints_steps_per_second_for_each_task() -> None:
     assert all(v > 0 for v in speeds.values())
 
 
+def test_cpu_clock_option() -> None:
+    result = run("--tasks", "hopper-bullet", "--steps", "300", "--clock", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["hopper-bullet"] > 0
+
+
 def test_unknown_task_is_a_usage_error() -> None:
     result = run("--tasks", "no-such-robot", "--steps", "10")
     assert result.returncode == 2
