@@ -79,13 +79,17 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             physicsClientId=cid,
         )
         data = pybullet_data.getDataPath()
-        self._plane = p.loadURDF(os.path.join(data, "plane.urdf"), physicsClientId=cid)
-        p.changeDynamics(self._plane, -1, lateralFriction=0.8, restitution=0.5, physicsClientId=cid)
-        flags = p.URDF_USE_SELF_COLLISION | p.URDF_USE_SELF_COLLISION_EXCLUDE_ALL_PARENTS
-        flags |= p.URDF_GOOGLEY_UNDEFINED_COLORS  # coloured links in rendered frames
-        xml = os.path.join(data, "mjcf", self.model.xml)
-        self._robot = p.loadMJCF(xml, flags=flags, physicsClientId=cid)[0]
-        self._index_model()
+        try:
+            self._plane = p.loadURDF(os.path.join(data, "plane.urdf"), physicsClientId=cid)
+            p.changeDynamics(self._plane, -1, lateralFriction=0.8, restitution=0.5, physicsClientId=cid)
+            flags = p.URDF_USE_SELF_COLLISION | p.URDF_USE_SELF_COLLISION_EXCLUDE_ALL_PARENTS
+            flags |= p.URDF_GOOGLEY_UNDEFINED_COLORS  # coloured links in rendered frames
+            xml = os.path.join(data, "mjcf", self.model.xml)
+            self._robot = p.loadMJCF(xml, flags=flags, physicsClientId=cid)[0]
+            self._index_model()
+        except Exception:
+            self.close()  # do not leak the physics client of a half-built env
+            raise
         n = len(self.model.joints)
         self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (n,), np.float32)
         obs_dim = (5 if self.model.planar else 11) + 2 * n + len(self.model.feet)
@@ -119,6 +123,9 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         missing = [name for name in self.model.joints if name not in joint_index]
         if missing:
             raise ValueError(f"{self.model.xml} has no joints {missing}; it has {sorted(joint_index)}")
+        missing = [name for name in self.model.feet + self.model.bad_contacts if name not in link_index]
+        if missing:
+            raise ValueError(f"{self.model.xml} has no links {missing}; it has {sorted(link_index)}")
         self._all_joints = list(range(p.getNumJoints(robot, physicsClientId=cid)))
         self._joints = [joint_index[name] for name in self.model.joints]
         infos = [p.getJointInfo(robot, j, physicsClientId=cid) for j in self._joints]
@@ -224,7 +231,8 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self._x = self._x_new
         return obs, {"x_position": self._x}
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply torques for 1/60 s; reward terms as in the module docstring, each also in ``info``."""
         cid = self._client
         if cid is None:
             raise RuntimeError("step() on a closed env")
@@ -283,6 +291,7 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         return np.asarray(rgba, dtype=np.uint8).reshape(self._height, self._width, 4)[:, :, :3].copy()
 
     def close(self) -> None:
+        """Disconnect this env's physics client (safe to call twice)."""
         if self._client is not None:
             if p.isConnected(physicsClientId=self._client):
                 p.disconnect(physicsClientId=self._client)

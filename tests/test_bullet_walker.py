@@ -19,8 +19,22 @@ def test_unknown_joint_is_a_clear_error() -> None:
     class Broken(BulletWalkerEnv):
         model = WalkerModel(xml="hopper.xml", joints=("knee",), torques=(1.0,), feet=(), planar=True)
 
+    clients_before = _open_clients()
     with pytest.raises(ValueError, match=r"hopper.xml has no joints \['knee'\]"):
         Broken()
+    assert _open_clients() == clients_before  # the half-built env disconnected its client
+
+
+def test_unknown_foot_link_is_a_clear_error() -> None:
+    class Broken(BulletWalkerEnv):
+        model = WalkerModel(xml="hopper.xml", joints=("foot_joint",), torques=(1.0,), feet=("toe",), planar=True)
+
+    with pytest.raises(ValueError, match=r"hopper.xml has no links \['toe'\]"):
+        Broken()
+
+
+def _open_clients() -> list[int]:
+    return [c for c in range(64) if p.isConnected(physicsClientId=c)]
 
 
 def test_bad_render_arguments_are_refused() -> None:
