@@ -18,7 +18,7 @@ def _run(code: str, env_gl: str | None) -> subprocess.CompletedProcess:
 
 def test_xla_training_and_osmesa_rendering_share_a_process_and_exit_cleanly():
     result = _run("""
-        import trpo_tf, tensorflow as tf, gymnasium as gym, numpy as np
+        import trpo_tf.models, tensorflow as tf, gymnasium as gym, numpy as np
         f = tf.function(lambda x: tf.reduce_sum(tf.tanh(x @ tf.transpose(x))), jit_compile=True)
         assert float(f(tf.ones((4, 3)))) > 0
         env = gym.make("Hopper-v5", render_mode="rgb_array", width=64, height=64)
@@ -30,4 +30,15 @@ def test_xla_training_and_osmesa_rendering_share_a_process_and_exit_cleanly():
     """, "osmesa")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "OK" in result.stdout
+
+
+def test_import_trpo_tf_is_light():
+    result = _run("""
+        import sys, trpo_tf
+        assert "tensorflow" not in sys.modules, "import trpo_tf must not load TensorFlow"
+        assert trpo_tf.TRPOConfig().max_kl == 0.01
+        assert "tensorflow" not in sys.modules
+        print("OK")
+    """, None)
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-2000:]
 

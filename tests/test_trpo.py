@@ -15,6 +15,7 @@ from trpo_tf.trpo import (
     conjugate_gradient,
     fisher_vector_product,
     flatten,
+    gauss_newton_fvp,
     mean_kl,
     unflatten,
 )
@@ -69,8 +70,9 @@ def test_conjugate_gradient_stops_early_on_tolerance():
     np.testing.assert_allclose(x.numpy(), [1.0, 0.5, 1.0 / 3.0], rtol=1e-5)
 
 
+@pytest.mark.parametrize("product", ["nested-tape", "gauss-newton"])
 @pytest.mark.parametrize("kind", ["gaussian", "categorical"])
-def test_fisher_vector_product_equals_explicit_kl_hessian(kind):
+def test_fisher_vector_product_equals_explicit_kl_hessian(kind, product):
     actor = _actor(kind, hidden=(8,))
     obs, _, _ = _batch(actor, n=64)
     obs = tf.constant(obs)
@@ -91,25 +93,30 @@ def test_fisher_vector_product_equals_explicit_kl_hessian(kind):
     hessian = outer.jacobian(grad, flat).numpy()
     np.testing.assert_allclose(hessian, hessian.T, atol=1e-5)
 
+    def product_fn(damping: float):
+        if product == "gauss-newton":
+            return gauss_newton_fvp(policy, params, obs, damping)
+        return lambda v: fisher_vector_product(policy, params, obs, old_dist, v, damping)
+
     rng = np.random.default_rng(3)
     for _ in range(3):
         v = rng.normal(size=flat.shape[0]).astype(np.float32)
-        fv = fisher_vector_product(policy, params, obs, old_dist, tf.constant(v), damping=0.0).numpy()
+        fv = product_fn(0.0)(tf.constant(v)).numpy()
         expected = hessian @ v
         np.testing.assert_allclose(fv, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
-        damped = fisher_vector_product(policy, params, obs, old_dist, tf.constant(v), damping=0.1).numpy()
+        damped = product_fn(0.1)(tf.constant(v)).numpy()
         np.testing.assert_allclose(damped - fv, 0.1 * v, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "categorical"])
-@pytest.mark.parametrize("jit", [False, True])
-def test_accepted_step_respects_trust_region_and_improves(kind, jit):
+@pytest.mark.parametrize("jit, product", [(False, "nested-tape"), (True, "nested-tape"), (True, "gauss-newton")])
+def test_accepted_step_respects_trust_region_and_improves(kind, jit, product):
     actor = _actor(kind)
     obs, actions, adv = _batch(actor)
     policy = _functional(actor)
     old_params = [tf.identity(v.value) for v in actor.trainable_variables]
     old_dist = policy(old_params, tf.constant(obs))
-    settings = TRPOStepSettings(max_kl=0.01)
+    settings = TRPOStepSettings(max_kl=0.01, fisher_product=product)
 
     info = TRPOPolicyStep(actor, settings, jit_compile=jit)(obs, actions, adv)
 

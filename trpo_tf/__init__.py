@@ -4,25 +4,36 @@
     result = train(TRPOConfig(task="inverted-pendulum", total_steps=100_000), "runs/pendulum")
     policy = load_policy("runs/pendulum")
     action = policy.act(observation)            # numpy in, numpy out, deterministic by default
+
+The names below load on first use (PEP 562), so ``import trpo_tf`` — and ``trpo --help`` or a bad
+command line — does not pay TensorFlow's start-up.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the logs
 
 __version__ = "0.1.0"
 
-import tensorflow as _tf  # noqa: E402,F401  (before anything loads OSMesa: see trpo_tf.headless)
+_EXPORTS = {
+    "ConfigError": "trpo_tf.config",
+    "TRPOConfig": "trpo_tf.config",
+    "Policy": "trpo_tf.policy",
+    "load_policy": "trpo_tf.policy",
+    "Trainer": "trpo_tf.runner",
+    "config_for_task": "trpo_tf.runner",
+    "resume": "trpo_tf.runner",
+    "train": "trpo_tf.runner",
+}
 
-from trpo_tf.headless import prepare_osmesa as _prepare_osmesa  # noqa: E402
+__all__ = [*_EXPORTS, "__version__"]
 
-_prepare_osmesa()
 
-from trpo_tf.config import ConfigError, TRPOConfig  # noqa: E402
-from trpo_tf.policy import Policy, load_policy  # noqa: E402
-from trpo_tf.runner import Trainer, config_for_task, resume, train  # noqa: E402
-
-__all__ = ["ConfigError", "Policy", "TRPOConfig", "Trainer", "config_for_task", "load_policy", "resume", "train",
-           "__version__"]
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'trpo_tf' has no attribute {name!r}")

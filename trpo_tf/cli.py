@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+_TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "export", "render", "demo", "bench"})
+
+
 def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
@@ -257,6 +260,9 @@ def _run(argv: list[str] | None) -> int:
     _setup_logging()
     with native_stderr_captured(enabled=not args.verbose) as capture:
         try:
+            if args.command in _TENSORFLOW_COMMANDS:
+                # TensorFlow before mujoco, or MUJOCO_GL=osmesa crashes the process (trpo_tf/headless.py).
+                import trpo_tf.models  # noqa: F401
             return commands.dispatch(args)
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)

@@ -19,12 +19,17 @@ import ctypes.util
 import os
 
 
+_isolated: list[ctypes.CDLL] = []
+
+
 def prepare_osmesa() -> bool:
-    """Call after ``import tensorflow`` and before ``import mujoco``; True if OSMesa was isolated."""
+    """Call after ``import tensorflow`` and before ``import mujoco``; True if OSMesa is isolated."""
+    if _isolated:
+        return True
     if os.environ.get("MUJOCO_GL", "").strip().lower() != "osmesa" or not hasattr(os, "RTLD_DEEPBIND"):
         return False
     name = ctypes.util.find_library("OSMesa")
     if name is None:
         return False  # mujoco reports the missing library when rendering is asked for
-    ctypes.CDLL(name, mode=os.RTLD_LOCAL | os.RTLD_DEEPBIND)
+    _isolated.append(ctypes.CDLL(name, mode=os.RTLD_LOCAL | os.RTLD_DEEPBIND))
     return True

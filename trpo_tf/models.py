@@ -17,6 +17,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from trpo_tf.headless import prepare_osmesa
+
+prepare_osmesa()  # TensorFlow is loaded: isolate OSMesa's LLVM before anything imports mujoco
+
 tfd = tfp.distributions
 
 

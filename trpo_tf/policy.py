@@ -89,7 +89,7 @@ def load_policy(run_dir: str | Path) -> Policy:
             raise ValueError(f"it holds {len(saved)} of the actor's {len(actor.variables)} variables")
         tf.train.Checkpoint(actor=actor, counters=counters).restore(path).expect_partial() \
             .assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as exc:
+    except (tf.errors.OpError, AssertionError, ValueError, IndexError) as exc:  # IndexError: truncated .data
         raise RunDirError(f"checkpoint {path} is corrupted or does not match config.yaml: "
                           f"{str(exc).splitlines()[0][:200]}") from None
     return Policy(actor, info, config, env_steps=int(counters[1]), iteration=int(counters[0]))

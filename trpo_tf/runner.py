@@ -116,7 +116,7 @@ class Trainer:
         path = self.run.latest_checkpoint()
         try:
             self.checkpoint.restore(path).assert_consumed()
-        except (tf.errors.OpError, AssertionError, ValueError) as exc:
+        except (tf.errors.OpError, AssertionError, ValueError, IndexError) as exc:  # IndexError: truncated .data
             raise RunDirError(f"checkpoint {path} is corrupted or from another model: "
                               f"{str(exc).splitlines()[0][:200]}") from None
         self.rng.bit_generator.state = json.loads(self.rng_state.numpy().decode())
