@@ -131,27 +131,29 @@ def conjugate_gradient(matvec: Callable[[tf.Tensor], tf.Tensor], b: tf.Tensor, i
     """Solve A x = b for symmetric positive-definite A given only ``matvec(v) = A v`` (seed 004).
 
     Stops after ``iters`` iterations or when ‖r‖² ≤ tol. Returns (x, ‖r‖², iterations done).
-    The loop is unrolled in Python (``iters`` is a small constant) so XLA can share the work that does not
-    depend on v (the policy's forward pass) across the Fisher products; after convergence ``tf.where``
-    freezes the state, which gives the same result as stopping.
+    A ``tf.while_loop``: measured as fast as a Python-unrolled loop at 10 iterations, 1.7× faster at 25, and
+    quicker to compile (docs/benchmarks.md); tensors computed outside it (the Gauss-Newton product's
+    recorded forward pass) are shared by every iteration anyway.
     """
     x = tf.zeros_like(b)
     r = tf.identity(b)
     p = tf.identity(b)
     rr = tf.tensordot(r, r, 1)
-    done = tf.constant(0)
-    for _ in range(iters):
-        active = rr > tol
+
+    def keep_going(i, x, r, p, rr):
+        return tf.logical_and(i < iters, rr > tol)
+
+    def iteration(i, x, r, p, rr):
         ap = matvec(p)
         alpha = rr / tf.tensordot(p, ap, 1)
-        x_next = x + alpha * p
-        r_next = r - alpha * ap
-        rr_next = tf.tensordot(r_next, r_next, 1)
-        p_next = r_next + (rr_next / rr) * p
-        x, r, p = tf.where(active, x_next, x), tf.where(active, r_next, r), tf.where(active, p_next, p)
-        rr = tf.where(active, rr_next, rr)
-        done += tf.cast(active, tf.int32)
-    return x, rr, done
+        x = x + alpha * p
+        r = r - alpha * ap
+        rr_new = tf.tensordot(r, r, 1)
+        p = r + (rr_new / rr) * p
+        return i + 1, x, r, p, rr_new
+
+    i, x, _, _, rr = tf.while_loop(keep_going, iteration, (tf.constant(0), x, r, p, rr))
+    return x, rr, i
 
 
 def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
