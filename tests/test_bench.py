@@ -1,0 +1,45 @@
+"""trpo_tf.bench on small real problems: the result dicts hold finite timings, the settings and the machine."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from trpo_tf.bench import bench_train, bench_update, bench_vector_env, machine_info
+
+
+def test_machine_info_names_the_conditions():
+    info = machine_info()
+    assert info["cpu_count"] >= 1 and len(info["load_avg_1_5_15"]) == 3 and info["tensorflow"]
+
+
+def test_bench_update_times_a_real_update_and_echoes_its_settings():
+    out = bench_update(obs_dim=5, act_dim=2, batch=256, hidden=(16,), cg_iters=3, critic_epochs=1,
+                       critic_batch=64, jit_compile=False, repeats=3, warmup=1)
+    for key in ("update_ms_median", "policy_step_ms_median", "critic_ms_median", "update_ms_min"):
+        assert math.isfinite(out[key]) and out[key] > 0.0, key
+    assert out["update_ms_min"] <= out["update_ms_median"]
+    assert out["accepted"] is True  # the synthetic advantages give the line search a real direction
+    assert out["settings"]["batch"] == 256 and out["settings"]["fisher_product"] == "gauss-newton"
+    assert out["machine"]["cpu_count"] >= 1
+
+
+def test_bench_update_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="fisher_product"):
+        bench_update(fisher_product="exact")
+    with pytest.raises(ValueError, match="repeats"):
+        bench_update(repeats=0)
+
+
+def test_bench_vector_env_steps_a_real_vector_env():
+    assert bench_vector_env("CartPole-v1", 2, "sync", steps=400) > 0.0
+
+
+def test_bench_train_runs_a_short_real_training():
+    out = bench_train("cartpole", steps=512, overrides={"n_steps": 256, "jit_compile": False, "critic_epochs": 1},
+                      raw_env_steps=200)
+    assert out["env_steps"] == 512 and out["gym_id"] == "CartPole-v1"
+    assert out["steps_per_s"] > 0.0 and out["raw_vector_env_steps_per_s"] > 0.0
+    assert out["settings"]["n_steps"] == 256 and set(out["median_iteration_s"]) == {"collect_s", "policy_s",
+                                                                                      "critic_s"}
