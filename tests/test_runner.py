@@ -78,6 +78,17 @@ def test_resume_continues_to_a_larger_total_without_duplicate_rows(cartpole_run,
     assert load_policy(copy).env_steps == 1536
 
 
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path):
+    """What a SIGKILL during start-up leaves: config.yaml and run.json, no checkpoint, maybe a metrics row."""
+    run_dir = tmp_path / "early"
+    Trainer(TRPOConfig(task="CartPole-v1", **SMALL), run_dir, progress=False)  # writes the files, trains nothing
+    (run_dir / "metrics.csv").write_text("iteration,env_steps\n1,256\n")  # a row whose checkpoint never came
+    with pytest.raises(RunDirError, match="no checkpoint yet"):
+        load_policy(run_dir)
+    resume(run_dir, progress=False)
+    assert [int(r["iteration"]) for r in read_metrics(RunDir(run_dir).metrics)] == [1, 2, 3, 4]
+
+
 def test_new_run_refuses_to_overwrite_and_bad_dirs_are_clear(cartpole_run, tmp_path):
     run_dir, _ = cartpole_run
     with pytest.raises(RunDirError, match="already exists"):

@@ -104,8 +104,8 @@ def build_config(task: str | None, config_file: str | None = None, overrides: li
     return config.updated({k: v for k, v in (flags or {}).items() if v is not None})
 
 
-def check_run(run_dir: str | os.PathLike) -> None:
-    """Raise RunDirError unless ``run_dir`` is a run whose newest checkpoint reads back completely.
+def check_run(run_dir: str | os.PathLike, require_checkpoint: bool = True) -> None:
+    """Raise RunDirError unless ``run_dir`` is a run whose newest checkpoint (if any) reads back completely.
 
     Every tensor is read once, so a truncated or garbled ``.data`` file (TensorFlow checks a CRC per tensor)
     is reported as one line before anything is restored or written.
@@ -114,7 +114,9 @@ def check_run(run_dir: str | os.PathLike) -> None:
 
     from trpo_tf.run_dir import RunDir, RunDirError
 
-    path = RunDir(run_dir).check().latest_checkpoint()
+    path = RunDir(run_dir).check(require_checkpoint).latest_checkpoint()
+    if path is None:
+        return
     try:
         reader = tf.train.load_checkpoint(path)
         for name in reader.get_variable_to_shape_map():
@@ -141,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                              f"(got {', '.join(given)})")
         from trpo_tf.runner import resume
 
-        check_run(args.resume)
+        check_run(args.resume, require_checkpoint=False)
         result = resume(args.resume, total_steps=args.steps, progress=progress)
     else:
         flags = {"total_steps": args.steps, "seed": args.seed, "n_envs": args.n_envs}

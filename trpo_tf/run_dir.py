@@ -90,13 +90,16 @@ class RunDir:
         self.eval = self.path / "eval.json"
         self.onnx = self.path / "policy.onnx"
 
-    def check(self) -> "RunDir":
-        """Raise :class:`RunDirError` unless this looks like a trpo-tf run with a checkpoint."""
+    def check(self, require_checkpoint: bool = True) -> "RunDir":
+        """Raise :class:`RunDirError` unless this looks like a trpo-tf run (with a checkpoint, if required).
+
+        A run killed before its first checkpoint has none: it can be resumed (from the start), not loaded.
+        """
         if not self.path.is_dir():
             raise RunDirError(f"run directory {self.path} does not exist")
         if not self.info.is_file() or not self.config.is_file():
             raise RunDirError(f"{self.path} is not a trpo-tf run directory (no run.json / config.yaml)")
-        if self.latest_checkpoint() is None:
+        if require_checkpoint and self.latest_checkpoint() is None:
             raise RunDirError(f"{self.path} has no checkpoint yet")
         return self
 

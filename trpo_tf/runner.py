@@ -62,7 +62,7 @@ class Trainer:
                  progress: bool = True) -> None:
         self.run = RunDir(run_dir)
         if resume:
-            self.run.check()
+            self.run.check(require_checkpoint=False)
         elif self.run.path.exists() and any(self.run.path.iterdir()):
             raise RunDirError(f"{self.run.path} already exists and is not empty; use --resume or a new --out")
         self.config = config.validate()
@@ -95,8 +95,10 @@ class Trainer:
                                               counters=self.counters, rng_state=self.rng_state,
                                               reward_state=self.reward_state)
         self.metrics = MetricsCSV(self.run.metrics)
-        if resume:
+        if resume and self.run.latest_checkpoint() is not None:
             self._restore()
+        elif resume:  # killed before the first checkpoint: nothing was kept, start over in place
+            self.metrics.truncate_after(0)
         else:
             self.run.path.mkdir(parents=True, exist_ok=True)
             config.save(self.run.config)
@@ -238,7 +240,7 @@ def train(config: TRPOConfig, run_dir: str | Path | None = None, progress: bool 
 
 def resume(run_dir: str | Path, total_steps: int | None = None, progress: bool = True) -> dict[str, Any]:
     """Continue a run from its newest checkpoint up to its configured (or a larger) total."""
-    run = RunDir(run_dir).check()
+    run = RunDir(run_dir).check(require_checkpoint=False)
     config = TRPOConfig.load(run.config)
     if total_steps is not None:
         config = config.updated({"total_steps": total_steps})
