@@ -30,7 +30,8 @@ def test_bench_on_a_built_policy() -> None:
         s = result[key]
         assert 0 < s["p50_us"] <= s["p99_us"] <= s["max_us"]
     loop = result["loop"]
-    assert loop["reason"] == "completed" and loop["ticks"] + loop["skipped_ticks"] == 100
+    # 0.2 s at 500 Hz is 100 slots; a late final tick can land one slot past the boundary on a busy machine.
+    assert loop["reason"] == "completed" and abs(loop["ticks"] + loop["skipped_ticks"] - 100) <= 1
     assert set(result["floors"]) == {"act_p99_us<=20", "loop_deadlines>=99.9%"}
     json.dumps(result)
 
