@@ -61,7 +61,7 @@ def test_registry_spec_and_preset_match_env(gym_id: str) -> None:
     obs, _ = env.reset(seed=0)
     assert obs.dtype == np.float32 and obs.shape == (spec.obs_dim,)
     config = TRPOConfig().updated(robots.load_preset(gym_id)).validate()
-    assert config.n_envs == 8 and config.vector_env == "async" and config.normalize_obs
+    assert config.normalize_obs  # a valid preset; its tuned values are the results docs' business
     env.close()
 
 

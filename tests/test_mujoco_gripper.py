@@ -55,8 +55,10 @@ def test_registry_matches_env(gym_id: str) -> None:
     assert spec.control_hz == pytest.approx(1.0 / (env.unwrapped.model.opt.timestep * 20))
     obs, _ = env.reset(seed=0)
     assert obs.dtype == np.float32
-    preset = robots.load_preset(gym_id)
-    assert preset["n_envs"] == 8 and preset["vector_env"] == "async" and preset["normalize_obs"] is True
+    from trpo_tf.config import TRPOConfig
+
+    config = TRPOConfig().updated(robots.load_preset(gym_id))  # a valid preset (values are tuned in docs)
+    assert config.normalize_obs is True
     env.close()
 
 
