@@ -30,7 +30,8 @@ class TRPOConfig:
     # collection
     n_envs: int = 1
     n_steps: int = 2048  # per env per iteration; batch = n_envs * n_steps
-    vector_env: str = "sync"  # "sync" (in-process) or "async" (one subprocess per env)
+    vector_env: str = "sync"  # "sync" (in-process) or "async" (subprocesses, each stepping a block of envs)
+    n_workers: int = 0  # "async" only: worker processes; 0 = one per CPU core
     normalize_obs: bool = True
     obs_clip: float = 10.0
     normalize_reward: bool = False  # scale rewards by the running std of the discounted return
@@ -76,6 +77,7 @@ class TRPOConfig:
             (self.n_envs >= 1, "n_envs must be >= 1"),
             (self.n_steps >= 1, "n_steps must be >= 1"),
             (self.vector_env in ("sync", "async"), "vector_env must be 'sync' or 'async'"),
+            (self.n_workers >= 0, "n_workers must be >= 0 (0 = one per CPU core)"),
             (self.obs_clip > 0, "obs_clip must be > 0"),
             (0.0 < self.gamma <= 1.0, "gamma must be in (0, 1]"),
             (0.0 <= self.gae_lambda <= 1.0, "gae_lambda must be in [0, 1]"),

@@ -8,6 +8,7 @@ bootstrap from it on a time-limit truncation.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from trpo_tf.acting import NumpyActor
+from trpo_tf.vector import BlockVectorEnv
 
 
 def _make_env(gym_id: str, kwargs: dict[str, Any], render_mode: str | None = None) -> gym.Env:
@@ -29,12 +31,15 @@ def make_env(gym_id: str, kwargs: dict[str, Any] | None = None, render_mode: str
     return _make_env(gym_id, dict(kwargs or {}), render_mode)
 
 
-def make_vector_env(gym_id: str, n_envs: int, kwargs: dict[str, Any] | None = None,
-                    mode: str = "sync") -> gym.vector.VectorEnv:
-    """``n_envs`` copies in-process ("sync") or one subprocess each ("async", forkserver: no TF in workers)."""
+def make_vector_env(gym_id: str, n_envs: int, kwargs: dict[str, Any] | None = None, mode: str = "sync",
+                    n_workers: int = 0) -> gym.vector.VectorEnv:
+    """``n_envs`` copies in-process ("sync"), or split over ``n_workers`` subprocesses ("async"; 0 = one per
+    CPU core) that each step a block of envs (:class:`trpo_tf.vector.BlockVectorEnv`; forkserver, so no
+    TensorFlow in the workers)."""
     fns = [functools.partial(_make_env, gym_id, dict(kwargs or {})) for _ in range(n_envs)]
     if mode == "async":
-        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP, context="forkserver")
+        workers = n_workers or min(n_envs, os.cpu_count() or 1)
+        return BlockVectorEnv(fns, n_workers=min(workers, n_envs))
     if mode == "sync":
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     raise ValueError(f"vector env mode must be 'sync' or 'async', got {mode!r}")

@@ -138,7 +138,7 @@ class Trainer:
     def train(self) -> dict[str, Any]:
         """Iterate until ``total_steps``; returns the last metrics row and the evaluation."""
         cfg = self.config
-        envs = make_vector_env(self.gym_id, cfg.n_envs, self.env_kwargs, cfg.vector_env)
+        envs = make_vector_env(self.gym_id, cfg.n_envs, self.env_kwargs, cfg.vector_env, cfg.n_workers)
         acting = NumpyActor(self.actor)
         # A resumed run cannot restore the simulators mid-episode: it starts fresh episodes on new seeds.
         collector = RolloutCollector(envs, acting, seed=cfg.seed + 7919 * self.iteration)
