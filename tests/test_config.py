@@ -34,6 +34,7 @@ def test_overrides_are_parsed_as_yaml_and_typed():
     ("gamma=1.5", "gamma must be in (0, 1]"),
     ("total_steps=0", "total_steps must be > 0"),
     ("vector_env=threads", "vector_env must be"),
+    ("fisher_product=exact", "fisher_product must be"),
     ("noequals", "expects key=value"),
 ])
 def test_bad_values_raise_one_line_config_errors(assignment, message):

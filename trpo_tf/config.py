@@ -46,6 +46,7 @@ class TRPOConfig:
     cg_tol: float = 1e-10
     cg_damping: float = 0.1
     fisher_subsample: int = 1  # Fv on every k-th sample (Schulman's thesis, §C.2)
+    fisher_product: str = "gauss-newton"  # or "nested-tape"; equal at θ_old, Gauss-Newton is ~2x cheaper
     backtrack_coef: float = 0.5
     backtrack_iters: int = 10
 
@@ -86,6 +87,8 @@ class TRPOConfig:
             (self.cg_tol >= 0, "cg_tol must be >= 0"),
             (self.cg_damping >= 0, "cg_damping must be >= 0"),
             (self.fisher_subsample >= 1, "fisher_subsample must be >= 1"),
+            (self.fisher_product in ("gauss-newton", "nested-tape"),
+             "fisher_product must be 'gauss-newton' or 'nested-tape'"),
             (0.0 < self.backtrack_coef < 1.0, "backtrack_coef must be in (0, 1)"),
             (self.backtrack_iters >= 1, "backtrack_iters must be >= 1"),
             (self.critic_lr > 0, "critic_lr must be > 0"),

@@ -80,7 +80,7 @@ class Trainer:
                                                config.init_log_std, config.normalize_obs, config.obs_clip)
         self.policy_step = TRPOPolicyStep(self.actor, TRPOStepSettings(
             config.max_kl, config.cg_iters, config.cg_tol, config.cg_damping, config.fisher_subsample,
-            config.backtrack_coef, config.backtrack_iters), jit_compile=config.jit_compile)
+            config.backtrack_coef, config.backtrack_iters, config.fisher_product), jit_compile=config.jit_compile)
         self.critic_trainer = CriticTrainer(self.critic, config.critic_lr, config.critic_epochs,
                                             config.critic_batch_size, jit_compile=config.jit_compile)
         self.reward_scaler = RewardScaler(config.n_envs, config.gamma) if config.normalize_reward else None
