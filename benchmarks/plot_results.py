@@ -7,7 +7,7 @@ marker (from ``eval.json``), and ``success_rate`` on a second axis where the tas
 (``trpo plot`` draws one column of run directories; this script works on the committed copies.)
 
     .venv/bin/python benchmarks/plot_results.py            # every task under docs/results
-    .venv/bin/python benchmarks/plot_results.py reach-task # some
+    .venv/bin/python benchmarks/plot_results.py gripper-reach   # some
 """
 
 from __future__ import annotations
@@ -117,9 +117,12 @@ def plot_task(task_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tasks", nargs="*", help="task directories under docs/results (default: all)")
+    parser.add_argument("tasks", nargs="*",
+                        help="task directories under docs/results (default: every one with metrics.csv and random.json)")
     args = parser.parse_args(argv)
-    dirs = [RESULTS / t for t in args.tasks] or sorted(p for p in RESULTS.iterdir() if (p / "metrics.csv").is_file())
+    # Default: the campaign's tasks (those with a random baseline); other runs' directories are left alone.
+    dirs = [RESULTS / t for t in args.tasks] or sorted(
+        p for p in RESULTS.iterdir() if (p / "metrics.csv").is_file() and (p / "random.json").is_file())
     for d in dirs:
         print(plot_task(d))
     return 0

@@ -28,23 +28,26 @@ HEADER = ("| task | budget (steps run) | target | steps to target (training curv
 
 def task_row(task_dir: Path) -> dict[str, Any]:
     """The numbers of one task directory; ValueError if a required file is missing."""
-    needed = [task_dir / n for n in ("metrics.csv", "config.yaml", "random.json")]
+    needed = [task_dir / n for n in ("metrics.csv", "config.yaml")]
     missing = [p.name for p in needed if not p.is_file()]
     if missing:
-        raise ValueError(f"{task_dir} lacks {missing}; expected a run's metrics.csv/config.yaml and random.json")
+        raise ValueError(f"{task_dir} lacks {missing}; expected a copy of a run's metrics.csv and config.yaml")
     task = task_dir.name
     cols = read_columns(task_dir / "metrics.csv",
                         ["env_steps", "time_s", "episode_return_mean", "success_rate"])
     config = yaml.safe_load((task_dir / "config.yaml").read_text(encoding="utf-8"))
-    random = json.loads((task_dir / "random.json").read_text(encoding="utf-8"))
+    random_path = task_dir / "random.json"
+    random = json.loads(random_path.read_text(encoding="utf-8")) if random_path.is_file() else None
     final_path = task_dir / "eval.json"
     final = json.loads(final_path.read_text(encoding="utf-8")) if final_path.is_file() else None
 
     if task in SUCCESS_TARGETS:
         target, stat, label = SUCCESS_TARGETS[task], cols["success_rate"], f"success ≥ {SUCCESS_TARGETS[task]:.0%}"
-    else:
+    elif random is not None:
         target = return_target(float(random["mean_return"]))
         stat, label = cols["episode_return_mean"], f"return ≥ {target:.1f}"
+    else:  # no random baseline measured: no target to cross
+        target, stat, label = math.inf, cols["episode_return_mean"], "— (no random.json)"
     hit = [i for i, v in enumerate(stat) if math.isfinite(v) and v >= target]
     steps, seconds = cols["env_steps"], cols["time_s"]
     return {
@@ -64,10 +67,13 @@ def markdown_row(r: dict[str, Any]) -> str:
         if "success_rate" in final:
             final_text += f", success {final['success_rate']:.0%}"
     rnd = r["random"]
-    rnd_text = f"{rnd['mean_return']:.1f} ± {rnd['std_return']:.1f}"
-    if "success_rate" in rnd:
+    rnd_text = f"{rnd['mean_return']:.1f} ± {rnd['std_return']:.1f}" if rnd is not None else "not measured"
+    if rnd is not None and "success_rate" in rnd:
         rnd_text += f", success {rnd['success_rate']:.0%}"
-    to_target = f"{r['steps_to_target']:,}" if r["steps_to_target"] is not None else "not reached"
+    if r["steps_to_target"] is not None:
+        to_target = f"{r['steps_to_target']:,}"
+    else:
+        to_target = "not reached" if rnd is not None or r["task"] in SUCCESS_TARGETS else "—"
     return (f"| {r['task']} | {r['budget']:,} ({r['steps_run']:,}) | {r['target']} | {to_target} | {final_text} "
             f"| {rnd_text} | {r['steps_per_s']:,.0f} | {r['seed']} | `{r['command']}` |")
 

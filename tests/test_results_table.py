@@ -46,6 +46,15 @@ def test_success_task_row_and_an_unfinished_run(tmp_path: Path) -> None:
     assert "not reached" in text and "did not finish" in text
 
 
+def test_a_run_without_a_random_baseline_gets_no_target(tmp_path: Path) -> None:
+    d = _task_dir(tmp_path, "hopper", [1.0, 2.0], None, final=True)
+    (d / "random.json").unlink()
+    row = rt.task_row(d)
+    assert row["steps_to_target"] is None and "no random.json" in row["target"]
+    text = rt.markdown_row(row)
+    assert "not measured" in text and "not reached" not in text
+
+
 def test_a_directory_without_a_run_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="metrics.csv"):
         rt.task_row(tmp_path)
