@@ -118,7 +118,7 @@ def plot_task(task_dir: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tasks", nargs="*",
-                        help="task directories under docs/results (default: every one with metrics.csv and random.json)")
+                        help="task directories under docs/results (default: those with metrics.csv and random.json)")
     args = parser.parse_args(argv)
     # Default: the campaign's tasks (those with a random baseline); other runs' directories are left alone.
     dirs = [RESULTS / t for t in args.tasks] or sorted(
