@@ -185,7 +185,8 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     per_iter = {k: statistics.median(float(r[k]) for r in later) if later else float("nan")
                 for k in ("collect_s", "policy_s", "critic_s")}
     steady_steps = sum(config.batch_size for _ in later)
-    steady_s = wall - first_s
+    # Iterations 2…N by the loop's own clock: env start-up/shutdown (subprocess imports) is not steady state.
+    steady_s = float(rows[-1]["time_s"]) - first_s if rows else float("nan")
     raw = bench_vector_env(gym_id, config.n_envs, config.vector_env, kwargs, raw_env_steps, seed)
     return {
         "task": task,
@@ -195,6 +196,7 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
         "steps_per_s": round(len(rows) * config.batch_size / wall, 1) if rows else float("nan"),
         "steady_steps_per_s": round(steady_steps / steady_s, 1) if later and steady_s > 0 else float("nan"),
         "first_iteration_s": round(first_s, 2),
+        "startup_and_shutdown_s": round(wall - float(rows[-1]["time_s"]), 2) if rows else float("nan"),
         "median_iteration_s": {k: round(v, 4) for k, v in per_iter.items()},
         "raw_vector_env_steps_per_s": round(raw, 1),
         "last_episode_return_mean": float(rows[-1]["episode_return_mean"]) if rows else float("nan"),

@@ -1,9 +1,11 @@
-"""A subprocess vector env that steps a *block* of envs per worker: one message per worker per step.
+"""A vector env that steps *blocks* of envs in parallel: the first block in this process, each other block
+in a worker process, one message per worker per step.
 
 gymnasium's ``AsyncVectorEnv`` runs one process per env and pays a pipe round trip per env per step; on a
-2-core machine with 8 envs that overhead, not the physics, sets the pace. Here each worker process owns a
-``gymnasium.vector.SyncVectorEnv`` of its share of the envs (same-step autoreset), so 8 envs on 2 workers
-cost 2 round trips per step and both cores step physics in parallel.
+2-core machine with 8 envs that overhead, not the physics, sets the pace. Here every block is a
+``gymnasium.vector.SyncVectorEnv`` (same-step autoreset). The main process sends the workers their actions,
+steps its own block meanwhile, then collects the workers' results: a worker's wake-up latency (large on
+these VMs) hides behind real work instead of adding to every step.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ def merge_infos(parts: Sequence[dict[str, Any]], sizes: Sequence[int]) -> dict[s
 
 
 class BlockVectorEnv(gym.vector.VectorEnv):
-    """``len(env_fns)`` envs split into ``n_workers`` contiguous blocks, one subprocess per block.
+    """``len(env_fns)`` envs split into ``n_workers`` contiguous blocks: block 0 stepped in this process,
+    blocks 1… in one subprocess each (so ``n_workers=2`` is one extra process for two cores).
 
     Step infos are slimmed to what the rollout collector reads (:func:`slim_info`).
     """
@@ -84,8 +87,9 @@ class BlockVectorEnv(gym.vector.VectorEnv):
         self.blocks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
         self.sizes = [b.stop - b.start for b in self.blocks]
         ctx = mp.get_context(context)
+        self.local = gym.vector.SyncVectorEnv(list(env_fns[self.blocks[0]]), autoreset_mode=AutoresetMode.SAME_STEP)
         self.conns, self.processes = [], []
-        for block in self.blocks:
+        for block in self.blocks[1:]:
             parent, child = ctx.Pipe()
             process = ctx.Process(target=_worker, args=(child, list(env_fns[block])), daemon=True)
             process.start()
@@ -95,15 +99,17 @@ class BlockVectorEnv(gym.vector.VectorEnv):
         self.closed = False
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        for conn, block in zip(self.conns, self.blocks):
-            conn.send(("reset", None if seed is None else [seed + i for i in range(block.start, block.stop)]))
-        results = [conn.recv() for conn in self.conns]
+        seeds = [None if seed is None else [seed + i for i in range(b.start, b.stop)] for b in self.blocks]
+        for conn, block_seeds in zip(self.conns, seeds[1:]):
+            conn.send(("reset", block_seeds))
+        results = [self.local.reset(seed=seeds[0])] + [conn.recv() for conn in self.conns]
         return np.concatenate([r[0] for r in results]), merge_infos([r[1] for r in results], self.sizes)
 
     def step(self, actions: np.ndarray):
-        for conn, block in zip(self.conns, self.blocks):
+        for conn, block in zip(self.conns, self.blocks[1:]):
             conn.send(("step", actions[block]))
-        results = [conn.recv() for conn in self.conns]
+        obs, rewards, terminated, truncated, info = self.local.step(actions[self.blocks[0]])
+        results = [(obs, rewards, terminated, truncated, slim_info(info))] + [conn.recv() for conn in self.conns]
         obs, rewards, terminated, truncated, infos = zip(*results)
         return (np.concatenate(obs), np.concatenate(rewards), np.concatenate(terminated),
                 np.concatenate(truncated), merge_infos(infos, self.sizes))
@@ -120,4 +126,5 @@ class BlockVectorEnv(gym.vector.VectorEnv):
             process.join(timeout=5)
             if process.is_alive():
                 process.terminate()
+        self.local.close()
         self.closed = True
