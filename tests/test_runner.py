@@ -130,3 +130,7 @@ def test_health_check_warns_once_per_episode_of_trouble():
     assert len(messages) == 1 and "line-search success" in messages[0]  # said once, not every iteration
     rising = [health({"accepted": True, "kl": 0.005, "value_loss": v}) for v in (1, 1, 10, 10)]
     assert any("value loss is rising" in m for ms in rising for m in ms)
+    # flickering in and out of range does not repeat the warning within the cooldown
+    flicker = [m for v in (10, 1, 1, 10, 10, 100, 100) * 3
+               for m in health({"accepted": True, "kl": 0.005, "value_loss": v})]
+    assert not any("value loss" in m for m in flicker)

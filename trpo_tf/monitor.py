@@ -72,15 +72,19 @@ def _fmt(value: Any) -> Any:
 
 
 class HealthCheck:
-    """Warns (once per episode of trouble) when a diagnostic leaves its healthy range."""
+    """Warns when a diagnostic leaves its healthy range: once per episode of trouble, and about the same
+    diagnostic at most once every ``cooldown`` iterations (noisy signals flicker in and out of range)."""
 
-    def __init__(self, max_kl: float, window: int = 10) -> None:
-        self.max_kl = max_kl
+    def __init__(self, max_kl: float, window: int = 10, cooldown: int = 50) -> None:
+        self.max_kl, self.cooldown = max_kl, cooldown
         self.accepted: deque[bool] = deque(maxlen=window)
         self.value_losses: deque[float] = deque(maxlen=window)
         self.active: set[str] = set()
+        self.calls = 0
+        self.last_warned: dict[str, int] = {}
 
     def __call__(self, row: dict[str, Any]) -> list[str]:
+        self.calls += 1
         self.accepted.append(bool(row["accepted"]))
         self.value_losses.append(float(row["value_loss"]))
         problems = {}
@@ -97,7 +101,10 @@ class HealthCheck:
             if sum(new) / len(new) > 2.0 * sum(old) / len(old):
                 problems["value_loss"] = ("value loss is rising (doubled over the last iterations): "
                                           "consider normalize_reward or a lower critic_lr")
-        messages = [m for key, m in problems.items() if key not in self.active]
+        fresh = [key for key in problems if key not in self.active
+                 and self.calls - self.last_warned.get(key, -self.cooldown) >= self.cooldown]
+        messages = [problems[key] for key in fresh]
+        self.last_warned.update({key: self.calls for key in fresh})
         self.active = set(problems)
         for message in messages:
             log.warning(message)
