@@ -62,13 +62,6 @@ def test_registry_matches_env(gym_id: str) -> None:
     env.close()
 
 
-def test_presets_are_valid_learner_configs() -> None:
-    config = pytest.importorskip("trpo_tf.config")
-    for name, steps in (("gripper-reach", 500_000), ("gripper-pick-lift", 2_000_000)):
-        cfg = config.TRPOConfig().updated(robots.load_preset(name))
-        assert cfg.total_steps == steps and cfg.batch_size == 8 * 256
-
-
 @pytest.mark.parametrize("gym_id", IDS)
 def test_same_seed_same_first_100_observations(gym_id: str) -> None:
     def rollout(seed: int) -> np.ndarray:
