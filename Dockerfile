@@ -15,8 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    MUJOCO_GL=osmesa \
-    TRPO_TF_SOURCE=/opt/trpo-tf
+    MUJOCO_GL=osmesa
 
 # Same install as README: `pip install .` from a checkout.
 WORKDIR /opt/trpo-tf
@@ -24,8 +23,6 @@ COPY pyproject.toml README.md ./
 COPY trpo_tf ./trpo_tf
 COPY robots ./robots
 COPY export ./export
-COPY benchmarks ./benchmarks
-COPY tests/onnx_builders.py ./tests/onnx_builders.py
 RUN pip install --no-cache-dir .
 
 # A non-root user; runs are written to the mounted volume.

@@ -1,26 +1,19 @@
-"""benchmarks/bench_runtime.py: a short smoke run of the runtime benchmark (its floors are not asserted:
+"""export/bench.py (benchmarks/bench_runtime.py, trpo bench runtime): a short smoke run of the runtime benchmark (its floors are not asserted:
 timing belongs to the benchmark, not to tests on a shared machine)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+import export.bench
 from onnx_builders import write_mlp
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_runtime.py"
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_runtime", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _load():
+    return export.bench
 
 
 def test_bench_on_a_built_policy() -> None:

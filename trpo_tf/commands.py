@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
+import importlib
 import json
 import math
 import os
@@ -275,33 +275,23 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- bench
-def _benchmark_script(name: str) -> ModuleType:
-    """``benchmarks/<name>.py`` from the source checkout (the benchmarks are scripts, not a package)."""
-    roots = [os.environ.get("TRPO_TF_SOURCE"), Path(__file__).resolve().parents[1], Path.cwd()]
-    for root in roots:
-        if root and (Path(root) / "benchmarks" / f"{name}.py").is_file():
-            path = Path(root) / "benchmarks" / f"{name}.py"
-            spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
-            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
-            return module
-    raise UsageError(f"benchmarks/{name}.py not found: run from a source checkout or set TRPO_TF_SOURCE")
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     """Dispatch ``trpo bench update|train|runtime|envs``."""
     if args.bench == "runtime":
         argv = ([args.onnx_file] if args.onnx_file else []) + ["--n", str(args.n)] + (["--json"] if args.json else [])
         if args.onnx_file and not Path(args.onnx_file).is_file():
             raise FileNotFoundError(2, "no such ONNX file", args.onnx_file)
-        return int(_benchmark_script("bench_runtime").main(argv))
+        from export.bench import main as bench_runtime_main
+
+        return int(bench_runtime_main(argv))
     if args.bench == "envs":
         from trpo_tf.runner import resolve_task
 
         for task in args.tasks or []:
             resolve_task(task)  # an unknown task → exit 2 before any timing
-        return int(_benchmark_script("bench_envs").main((["--tasks", *args.tasks] if args.tasks else [])
-                                                        + ["--steps", str(args.steps)]))
+        from robots.bench import main as bench_envs_main
+
+        return int(bench_envs_main((["--tasks", *args.tasks] if args.tasks else []) + ["--steps", str(args.steps)]))
     bench = _import_optional("trpo_tf.bench", "the learner benchmarks")
     import robots
 
