@@ -22,7 +22,7 @@ import numpy as np
 from gymnasium import spaces
 
 from robots.bullet_panda import CUBE_HALF, PandaScene, PandaState
-from robots.registry import ObsField, TaskSpec, register_task
+from robots.registry import ObsField, TaskSpec, layout_slices, register_task
 
 MAX_DELTA = 0.02  # m per control step for an action of 1 (48 cm/s at 24 Hz)
 WORKSPACE_LOW = np.array([0.25, -0.30, 0.02])  # m, end-effector target box (table top is z = 0)
@@ -59,15 +59,6 @@ PICK_LIFT_LAYOUT = _COMMON_LAYOUT + (
     ObsField("goal_pos", 3, "m", "lift target for the cube centre (above its start position)"),
     ObsField("goal_rel_cube", 3, "m", "goal_pos − cube_pos"),
 )
-
-
-def layout_slices(layout: tuple[ObsField, ...]) -> dict[str, slice]:
-    """Map each field name of an observation layout to its slice of the vector."""
-    out, start = {}, 0
-    for f in layout:
-        out[f.name] = slice(start, start + f.size)
-        start += f.size
-    return out
 
 
 class _PandaEnv(gymnasium.Env):

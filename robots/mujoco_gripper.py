@@ -25,7 +25,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from robots.registry import ObsField, TaskSpec, register_task
+from robots.registry import ObsField, TaskSpec, layout_slices, register_task
 
 SCENE_XML = Path(__file__).parent / "assets" / "gripper_scene.xml"
 TASKS = ("reach", "pick_lift")
@@ -67,17 +67,8 @@ PICK_LIFT_LAYOUT = _ARM_LAYOUT + (
 OBS_LAYOUTS = {"reach": REACH_LAYOUT, "pick_lift": PICK_LIFT_LAYOUT}
 
 
-def obs_slices(layout: tuple[ObsField, ...]) -> dict[str, slice]:
-    """Field name → slice of the observation vector."""
-    out, start = {}, 0
-    for f in layout:
-        out[f.name] = slice(start, start + f.size)
-        start += f.size
-    return out
-
-
-_REACH_IDX = obs_slices(REACH_LAYOUT)
-_PICK_IDX = obs_slices(PICK_LIFT_LAYOUT)
+_REACH_IDX = layout_slices(REACH_LAYOUT)
+_PICK_IDX = layout_slices(PICK_LIFT_LAYOUT)
 
 
 class GripperEnv(gym.Env):

@@ -27,6 +27,15 @@ class ObsField:
     description: str = ""
 
 
+def layout_slices(layout: tuple[ObsField, ...]) -> dict[str, slice]:
+    """Each field name of an observation layout → its slice of the observation vector."""
+    out, start = {}, 0
+    for f in layout:
+        out[f.name] = slice(start, start + f.size)
+        start += f.size
+    return out
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What a user (and the exporter) needs to know about a task."""

@@ -18,9 +18,9 @@ from robots.mujoco_gripper import (
     PICK_LIFT_LAYOUT,
     REACH_LAYOUT,
     GripperEnv,
-    obs_slices,
     scripted_action,
 )
+from robots.registry import layout_slices
 
 REACH_ID = "robots/GripperReach-v0"
 PICK_ID = "robots/GripperPickLift-v0"
@@ -168,7 +168,7 @@ def test_bad_actions_and_tasks_raise_clear_errors() -> None:
 def test_reach_reward_terms_in_info() -> None:
     env = GripperEnv("reach")
     obs, _ = env.reset(seed=2)
-    idx = obs_slices(REACH_LAYOUT)
+    idx = layout_slices(REACH_LAYOUT)
     obs, reward, _, _, info = env.step(np.zeros(4))
     dist = float(np.linalg.norm(obs[idx["goal_rel_grip"]]))
     assert info["distance"] == pytest.approx(dist, abs=1e-5)
@@ -182,7 +182,7 @@ def test_reach_reward_terms_in_info() -> None:
 def test_pick_lift_reward_terms_in_info() -> None:
     env = GripperEnv("pick_lift")
     obs, _ = env.reset(seed=5)
-    idx = obs_slices(PICK_LIFT_LAYOUT)
+    idx = layout_slices(PICK_LIFT_LAYOUT)
     terms = ("reward_reach", "reward_grasp", "reward_lift", "reward_hold")
     seen_grasp = False
     for _ in range(60):

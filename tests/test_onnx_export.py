@@ -16,7 +16,7 @@ from export.onnx import (ExportResult, ParityError, check_parity, convert, expor
                          parity_observations)
 from export.runtime import OnnxPolicy
 from export.sim import run_onnx
-from trained_runs import trained_run
+from trained_runs import exported_run, trained_run
 from trpo_tf import Policy, load_policy
 from trpo_tf.evaluation import evaluate
 
@@ -25,12 +25,7 @@ TASKS = ["cartpole", "inverted-pendulum", "hopper-bullet"]  # discrete, MuJoCo, 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Policy, ExportResult]]:
-    out_dir = tmp_path_factory.mktemp("exports")
-    result = {}
-    for task in TASKS:
-        policy = load_policy(trained_run(task, tmp_path_factory))
-        result[task] = (policy, export_policy(policy, out_dir / task / "policy.onnx"))
-    return result
+    return {task: exported_run(task, tmp_path_factory) for task in TASKS}
 
 
 def _tf_logits(policy: Policy, obs: np.ndarray) -> np.ndarray:

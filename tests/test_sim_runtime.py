@@ -13,10 +13,9 @@ import pytest
 import tensorflow as tf
 
 from export.control import RobotInterface
-from export.onnx import export_policy
 from export.sim import SimulatedRobot, run_onnx
-from trained_runs import trained_run
-from trpo_tf import Policy, load_policy
+from trained_runs import exported_run
+from trpo_tf import Policy
 from trpo_tf.evaluation import evaluate
 
 TASKS = ["cartpole", "inverted-pendulum", "hopper-bullet"]  # classic, MuJoCo, PyBullet
@@ -25,12 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Policy, Path]]:
-    out_dir = tmp_path_factory.mktemp("sim_exports")
-    result = {}
-    for task in TASKS:
-        policy = load_policy(trained_run(task, tmp_path_factory))
-        result[task] = (policy, export_policy(policy, out_dir / f"{task}.onnx").path)
-    return result
+    return {task: (policy, result.path) for task in TASKS
+            for policy, result in [exported_run(task, tmp_path_factory)]}
 
 
 def _tf_act(policy: Policy):

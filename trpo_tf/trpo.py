@@ -219,7 +219,6 @@ class TRPOPolicyStep:
         old_dist = policy(frozen, obs)
         old_log_prob = tf.stop_gradient(old_dist.log_prob(actions))
         obs_fisher = obs[:: s.fisher_subsample]
-        old_dist_fisher = policy(frozen, obs_fisher)
         adv = (advantages - tf.reduce_mean(advantages)) / (tf.math.reduce_std(advantages) + 1e-8)
 
         def surrogate(p: list[tf.Tensor]) -> tf.Tensor:
@@ -236,6 +235,8 @@ class TRPOPolicyStep:
         if s.fisher_product == "gauss-newton":
             fvp = gauss_newton_fvp(policy, params, obs_fisher, s.cg_damping)
         else:
+            old_dist_fisher = old_dist if s.fisher_subsample == 1 else policy(frozen, obs_fisher)
+
             def fvp(v: tf.Tensor) -> tf.Tensor:
                 return fisher_vector_product(policy, params, obs_fisher, old_dist_fisher, v, s.cg_damping)
 
