@@ -18,7 +18,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from trpo_tf.bench import bench_train  # noqa: E402
+from trpo_tf.app.bench import bench_train  # noqa: E402
 
 
 def _overrides(assignments: list[str]) -> dict:

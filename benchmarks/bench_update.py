@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_update.py --cg-iters 25 --critic-epochs 20 --fisher-subsample 10
     .venv/bin/python benchmarks/bench_update.py --fisher-product nested-tape --no-jit
 
-Every flag maps to an argument of :func:`trpo_tf.bench.bench_update`.
+Every flag maps to an argument of :func:`trpo_tf.app.bench.bench_update`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from trpo_tf.bench import bench_update  # noqa: E402
+from trpo_tf.app.bench import bench_update  # noqa: E402
 from trpo_tf.trpo import FISHER_PRODUCTS  # noqa: E402
 
 

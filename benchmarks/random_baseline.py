@@ -1,7 +1,7 @@
 """Random-policy baseline: uniform random actions on the same evaluation seeds a trained run uses.
 
 ``trpo train`` evaluates the deterministic policy on episodes seeded ``10_000 + seed`` … (10 episodes,
-see ``trpo_tf/runner.py``). This script runs the same episodes with actions drawn uniformly from the
+see ``trpo_tf/runner.py``, ``trpo_tf/episodes.py``). This script runs the same episodes with actions drawn uniformly from the
 action box, and writes ``docs/results/<task>/random.json``. The learning targets of issue 3 are defined
 against it (see ``plot_results.return_target``).
 
@@ -25,9 +25,8 @@ for _path in (ROOT, ROOT / "benchmarks"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-# TensorFlow first: importing it after pybullet (which ``robots`` loads) segfaults on this machine.
-from trpo_tf.evaluation import evaluate  # noqa: E402
-from trpo_tf.rollout import make_env  # noqa: E402
+# The episode loop is TensorFlow-free: this script never loads TensorFlow (so import order does not matter).
+from trpo_tf.episodes import run_episodes  # noqa: E402
 import robots  # noqa: E402
 
 RESULTS = ROOT / "docs" / "results"
@@ -51,10 +50,11 @@ def uniform_actor(space: gym.spaces.Box, seed: int) -> Callable[[np.ndarray], np
 def random_baseline(task: str, episodes: int = 10, seed: int = EVAL_SEED) -> dict[str, Any]:
     """Evaluate uniform random actions on ``task`` (a registered task name) like ``trpo evaluate`` does."""
     spec = robots.get_task(task)
-    env = make_env(spec.gym_id, spec.kwargs)
+    make_env = robots.resolve_task(spec.name).env_factory()
+    env = make_env()
     space = env.action_space
     env.close()
-    result = evaluate(uniform_actor(space, seed), spec.gym_id, spec.kwargs, episodes=episodes, seed=seed)
+    result = run_episodes(uniform_actor(space, seed), make_env, episodes=episodes, seed=seed)
     result["task"] = spec.name
     result["policy"] = "uniform random actions"
     return result

@@ -1,4 +1,4 @@
-"""The peer: SB3-contrib TRPO (PyTorch CPU) timed the way ``trpo_tf.bench`` times ours. Prints one JSON object.
+"""The peer: SB3-contrib TRPO (PyTorch CPU) timed the way ``trpo_tf.app.bench`` times ours. Prints one JSON object.
 
 Runs in its own venv, never a project dependency:
 

@@ -2,8 +2,8 @@
 
     trpo bench runtime FILE.onnx [--json]          python benchmarks/bench_runtime.py [FILE.onnx] [--json]
 
-numpy + onnxruntime only, like the runtime it measures. Without FILE (in a source checkout) a 64×64 tanh MLP
-(obs 11, act 3, the Hopper shapes) is built with ``tests/onnx_builders.py`` and the output says so. Floors
+numpy + onnxruntime only, like the runtime it measures. Without FILE a 64×64 tanh MLP
+(obs 11, act 3, the Hopper shapes) is built with :mod:`export.builders` (needs `onnx`) and the output says so. Floors
 (docs/runtime.md): ``act()`` p99 ≤ 20 µs at batch 1; a 1 kHz loop meets ≥ 99.9 % of its deadlines.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import platform
@@ -76,15 +75,10 @@ def _rt_priority_if_allowed(priority: int = 10) -> int | None:
 
 
 def _build_test_policy(directory: Path) -> Path:
-    """The 64×64 test MLP from a source checkout's tests/onnx_builders.py (needs the ``onnx`` package)."""
-    path = Path(__file__).resolve().parents[1] / "tests" / "onnx_builders.py"
-    spec = importlib.util.spec_from_file_location("onnx_builders", path) if path.is_file() else None
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(2, "no built-in test policy outside a source checkout: give an exported "
-                                   "policy .onnx file", str(path))
-    builders = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(builders)
-    return builders.write_mlp(directory / "bench_mlp.onnx", obs_dim=11, act_dim=3, hidden=(64, 64))
+    """The 64×64 test MLP of :mod:`export.builders` (needs the ``onnx`` package, not TensorFlow)."""
+    from export.builders import write_mlp
+
+    return write_mlp(directory / "bench_mlp.onnx", obs_dim=11, act_dim=3, hidden=(64, 64))
 
 
 def bench_runtime(
@@ -119,7 +113,7 @@ def bench_runtime(
     )
     report = loop.run(duration_s=loop_seconds)
     return {
-        "policy": "built-in 64x64 tanh MLP test policy (tests/onnx_builders.py)" if built else str(path),
+        "policy": "built-in 64x64 tanh MLP test policy (export/builders.py)" if built else str(path),
         "obs_dim": m.obs_dim,
         "act_dim": m.act_dim,
         "discrete": m.discrete,

@@ -18,7 +18,6 @@ The file and its JSON sidecar are written to temporary files in the target direc
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,26 +28,17 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
+from export.errors import ParityError
 from export.metadata import FORMAT_VERSION, METADATA_KEY, PolicyMetadata, sidecar_path
 from export.runtime import INPUT_NAME, OUTPUT_NAME, session_options
 from trpo_tf.policy import Policy, load_policy
-from trpo_tf.rollout import make_env
+from trpo_tf.files import atomic_path
 from trpo_tf.run_dir import RunDir
+from robots.tasks import EnvFactory  # after trpo_tf (TensorFlow, then OSMesa isolated; trpo_tf/headless.py)
 
 OPSET = 17
 MIN_PARITY = 1000  # the gate's promise: at least this many observations
 BATCH_DIM = "N"
-
-
-class ParityError(ValueError):
-    """The ONNX graph disagrees with TensorFlow by more than the tolerance; nothing was written."""
-
-    def __init__(self, max_abs_error: float, tolerance: float, n_observations: int, detail: str = "") -> None:
-        self.max_abs_error, self.tolerance, self.n_observations = max_abs_error, tolerance, n_observations
-        super().__init__(
-            f"ONNX parity check failed: max abs error {max_abs_error:.3g} > tolerance {tolerance:.3g} "
-            f"on {n_observations} observations{detail}; no file was written"
-        )
 
 
 @dataclass(frozen=True)
@@ -140,7 +130,7 @@ def parity_observations(policy: Policy, n: int, seed: int = 0) -> tuple[np.ndarr
 
 def record_observations(policy: Policy, n: int, seed: int = 0) -> np.ndarray:
     """``n`` observations met by the deterministic policy in its own task (episode k seeded ``seed + k``)."""
-    env = make_env(policy.info.gym_id, policy.info.env_kwargs)
+    env = EnvFactory(policy.info.gym_id, dict(policy.info.env_kwargs))()
     out = np.empty((n, policy.obs_dim), np.float32)
     try:
         i = episode = 0
@@ -215,24 +205,10 @@ def check_parity(model: onnx.ModelProto, policy: Policy, observations: np.ndarra
 
 
 def write_atomic(model: onnx.ModelProto, metadata: PolicyMetadata, out_path: Path) -> None:
-    """Write the model and ``<out>.json`` through temporary files in the same directory, then rename
-    (a crash or an error leaves the previous files, never half-written ones)."""
+    """Write the model and ``<out>.json`` through temporary files in the same directory, then rename, the
+    ONNX file first (it is the authoritative copy of the metadata): a crash or an error leaves the previous
+    files, never half-written ones (:func:`trpo_tf.files.atomic_path`)."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    payloads = [(out_path, model.SerializeToString()),
-                (sidecar_path(out_path), (metadata.to_json(indent=2) + "\n").encode("utf-8"))]
-    temps: list[tuple[str, Path]] = []
-    try:
-        for target, data in payloads:
-            tmp = str(target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies, unlike mkstemp
-            temps.append((tmp, target))
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        for tmp, target in temps:  # the ONNX file first: it is the authoritative copy of the metadata
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    with atomic_path(sidecar_path(out_path)) as sidecar_tmp, atomic_path(out_path) as onnx_tmp:
+        sidecar_tmp.write_text(metadata.to_json(indent=2) + "\n", encoding="utf-8")
+        onnx_tmp.write_bytes(model.SerializeToString())

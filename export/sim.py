@@ -10,8 +10,8 @@ ONNX policy is run by the same :class:`export.control.ControlLoop` a real contro
   action space; ``ValueError`` otherwise) and steps the simulator;
 * ``safe_state`` halts: the simulator is not stepped again until the next episode.
 
-:func:`run_onnx` resets episode k with seed ``seed + k``, like ``trpo_tf.evaluation.evaluate``, so the
-returns of the ONNX file and of the TensorFlow policy are directly comparable.
+:func:`run_onnx` resets episode k with seed ``seed + k``, like :func:`trpo_tf.episodes.run_episodes`
+(``trpo evaluate``), so the returns of the ONNX file and of the TensorFlow policy are directly comparable.
 """
 
 from __future__ import annotations
@@ -20,97 +20,53 @@ import os
 import time
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 import robots
 from export.control import ControlLoop
 from export.metadata import PolicyMetadata
 from export.runtime import OnnxPolicy
+from trpo_tf.episodes import EpisodeEnv, summarize
 
 UNTHROTTLED_HZ = 1e9  # rate_hz=None: a 1 ns period, i.e. each tick starts when the previous one ends
 
 
-def resolve_task(task: str) -> tuple[str, str, dict[str, Any]]:
-    """(name, gym id, make kwargs) for a registered task name or gym id, or any gymnasium id."""
-    spec = robots.find_task(task)
-    if spec is not None:
-        return spec.name, spec.gym_id, dict(spec.kwargs)
-    try:
-        gym.spec(task)
-    except gym.error.Error:
-        robots.get_task(task)  # raises UnknownTaskError listing the known names
-    return task, task, {}
-
-
-class SimulatedRobot:
-    """One simulated robot (a gymnasium env) behind the :class:`~export.control.RobotInterface`."""
+class SimulatedRobot(EpisodeEnv):
+    """One simulated robot (a gymnasium env) behind the :class:`~export.control.RobotInterface`: the episode
+    core of :mod:`trpo_tf.episodes` (seeded resets, return/length/success bookkeeping), driven by a
+    :class:`~export.control.ControlLoop` instead of a plain loop."""
 
     def __init__(self, task_or_gym_id: str, seed: int = 0, env_kwargs: dict[str, Any] | None = None,
                  render_mode: str | None = None) -> None:
         if type(seed) is not int:
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        self.task, self.gym_id, kwargs = resolve_task(task_or_gym_id)
-        self.env_kwargs = {**kwargs, **(env_kwargs or {})}
-        self.env = gym.make(self.gym_id, render_mode=render_mode, **self.env_kwargs)
-        self.seed = seed
-        space = self.env.action_space
-        if not isinstance(space, (gym.spaces.Box, gym.spaces.Discrete)):
-            raise ValueError(f"{self.gym_id}: expected a Box or Discrete action space, got {space}")
-        self.discrete = isinstance(space, gym.spaces.Discrete)
-        self.obs_dim = int(self.env.observation_space.shape[0])
-        self.act_dim = int(space.n) if self.discrete else int(space.shape[0])
+        resolved = robots.resolve_task(task_or_gym_id)
+        self.task, self.gym_id = resolved.name, resolved.gym_id
+        self.env_kwargs = {**resolved.env_kwargs, **(env_kwargs or {})}
+        super().__init__(resolved.env_factory(env_kwargs, render_mode)(), seed)
         self.n_rejected_actions = 0
         self.step_seconds: list[float] = []
-        self.episode_index = -1
-        self._obs: np.ndarray | None = None
-        self.episode_return, self.episode_length = 0.0, 0
-        self.terminated = self.truncated = self.halted = False
-        self.last_info: dict[str, Any] = {}
-
-    # ------------------------------------------------------------------ episodes
-
-    def start_episode(self, k: int) -> np.ndarray:
-        """Reset for episode ``k`` with seed ``seed + k``; returns the first observation."""
-        obs, info = self.env.reset(seed=self.seed + k)
-        self.episode_index = k
-        self._obs = np.asarray(obs, np.float32)
-        self.episode_return, self.episode_length = 0.0, 0
-        self.terminated = self.truncated = self.halted = False
-        self.last_info = dict(info)
-        return self._obs.copy()
-
-    @property
-    def episode_over(self) -> bool:
-        return self.terminated or self.truncated or self.halted
 
     # ------------------------------------------------------------------ RobotInterface
 
     def read_observation(self) -> np.ndarray:
         """The current observation; ``StopIteration`` when the episode is over (or never started)."""
-        if self._obs is None or self.episode_over:
+        if self.obs is None or self.episode_over:
             raise StopIteration
-        return self._obs.copy()
+        return self.obs.copy()
 
     def apply_action(self, action: Any) -> None:
         """Check the command like a robot's safety layer, then advance the simulation one control step."""
-        if self._obs is None or self.episode_over:
+        if self.obs is None or self.episode_over:
             raise StopIteration
         command = self._checked(action)
         t0 = time.perf_counter()
-        obs, reward, terminated, truncated, info = self.env.step(command)
+        self.step(command)
         self.step_seconds.append(time.perf_counter() - t0)
-        self._obs = np.asarray(obs, np.float32)
-        self.episode_return += float(reward)
-        self.episode_length += 1
-        self.terminated, self.truncated, self.last_info = bool(terminated), bool(truncated), dict(info)
 
     def safe_state(self) -> None:
         """Halt: the simulator is not stepped again in this episode (a real robot would brake)."""
         self.halted = True
-
-    def close(self) -> None:
-        self.env.close()
 
     def _checked(self, action: Any) -> Any:
         space = self.env.action_space
@@ -194,16 +150,15 @@ def run_onnx(onnx_path: str | os.PathLike[str], task: str | None = None, episode
             ticks, missed = ticks + report.ticks, missed + report.missed_deadlines
             returns.append(robot.episode_return)
             lengths.append(robot.episode_length)
-            if "is_success" in robot.last_info:
-                successes.append(float(robot.last_info["is_success"]))
+            if robot.success is not None:
+                successes.append(robot.success)
     finally:
         robot.close()
     elapsed = perf() - start
     lat_us, step_us = np.asarray(latencies) * 1e6, np.asarray(robot.step_seconds) * 1e6
     result: dict[str, Any] = {
         "onnx_path": os.fspath(onnx_path), "task": robot.task, "gym_id": robot.gym_id,
-        "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
-        "mean_length": float(np.mean(lengths)), "episodes": episodes, "seed": seed, "returns": returns,
+        **summarize(returns, lengths, successes, seed),
         "steps": int(sum(lengths)), "steps_per_s": float(sum(lengths) / elapsed) if elapsed > 0 else 0.0,
         "latency_p50_us": float(np.percentile(lat_us, 50)) if lat_us.size else 0.0,
         "latency_p99_us": float(np.percentile(lat_us, 99)) if lat_us.size else 0.0,
@@ -213,6 +168,4 @@ def run_onnx(onnx_path: str | os.PathLike[str], task: str | None = None, episode
     }
     if throttled:
         result["deadline_met_fraction"] = 1.0 - missed / ticks if ticks else 1.0
-    if successes:
-        result["success_rate"] = float(np.mean(successes))
     return result

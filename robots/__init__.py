@@ -14,14 +14,15 @@ from robots.registry import (
     load_preset,
     register_task,
 )
+from robots.tasks import EnvFactory, ResolvedTask, make_env, resolve_task
 
-# Each module registers its tasks on import.
-from robots import gymnasium_tasks  # noqa: F401,E402  (MuJoCo v5 robots, classic control)
-from robots import bullet_locomotion  # noqa: F401,E402  (PyBullet hopper, walker2d, half-cheetah, ant)
-from robots import mujoco_gripper  # noqa: F401,E402  (MuJoCo gripper: reach, pick-lift)
-from robots import bullet_gripper  # noqa: F401,E402  (PyBullet Franka Panda: reach, pick-lift)
+from robots import catalog  # noqa: F401,E402  (registers every task)
 
 __all__ = [
+    "EnvFactory",
+    "ResolvedTask",
+    "make_env",
+    "resolve_task",
     "ObsField",
     "TaskSpec",
     "UnknownTaskError",

@@ -79,3 +79,26 @@ def test_reward_scaler_divides_by_running_return_std():
     other = RewardScaler(4, 0.99)
     other.load_state(state)
     assert other.state() == state
+
+
+def test_reward_scaler_state_round_trip_scales_a_resumed_stream_exactly_like_an_uninterrupted_one():
+    """Checkpoint → restore in the middle of a stream (episodes running) changes nothing: the running
+    discounted return per env is part of the state."""
+    rng = np.random.default_rng(0)
+    rewards = rng.normal(1.0, 2.0, size=(300, 3))
+    dones = rng.random((300, 3)) < 0.01
+    full = RewardScaler(3, 0.99)(rewards, dones)
+    first = RewardScaler(3, 0.99)
+    head = first(rewards[:137], dones[:137])
+    resumed = RewardScaler(3, 0.99)
+    resumed.load_state(first.state())
+    tail = resumed(rewards[137:], dones[137:])
+    np.testing.assert_array_equal(np.concatenate([head, tail]), full)
+
+
+def test_reward_scaler_loads_an_old_state_without_running_returns():
+    scaler = RewardScaler(2, 0.99)
+    scaler.load_state({"count": 10.0, "mean": 1.0, "var": 4.0})  # what checkpoints of version 0.1.0 hold
+    assert scaler.state()["var"] == 4.0 and np.all(scaler.state()["discounted"] == 0.0)
+    with pytest.raises(ValueError, match="one per env"):
+        scaler.load_state({"count": 1.0, "mean": 0.0, "var": 1.0, "discounted": np.zeros(3)})

@@ -1,4 +1,4 @@
-"""trpo_tf.bench on small real problems: the result dicts hold finite timings, the settings and the machine."""
+"""trpo_tf.app.bench on small real problems: the result dicts hold finite timings, the settings and the machine."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from trpo_tf.bench import bench_train, bench_update, bench_vector_env, machine_info
+from trpo_tf.app.bench import bench_train, bench_update, bench_vector_env, machine_info
 
 
 def test_machine_info_names_the_conditions():

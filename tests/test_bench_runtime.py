@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import export.bench
-from onnx_builders import write_mlp
+from export.builders import write_mlp
 
 
 def _load():

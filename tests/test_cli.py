@@ -186,5 +186,11 @@ def test_bad_input_is_one_line_on_stderr(bad_results: dict) -> None:
     assert not noisy, f"stderr had extra lines, e.g. {next(iter(noisy.items()))}"
 
 
-def test_console_script_is_installed() -> None:
+def test_console_script_is_installed_and_its_entry_point_exists() -> None:
+    import importlib
+
+    from cli_helpers import script_target
+
     assert TRPO is not None and Path(TRPO).is_file()
+    module, _, name = script_target().partition(":")
+    assert callable(getattr(importlib.import_module(module), name))

@@ -13,7 +13,7 @@ import pytest
 
 from export.control import ControlLoop, LoopReport, RobotInterface, realtime_scheduling
 from export.runtime import OnnxPolicy
-from onnx_builders import write_mlp
+from export.builders import write_mlp
 
 OBS, ACT = 11, 3
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from trpo_tf import TRPOConfig, load_policy, train
-from trpo_tf.evaluation import evaluate
+import robots
+from trpo_tf.episodes import run_episodes
 
 pytestmark = pytest.mark.slow
 
@@ -25,5 +26,5 @@ def test_trpo_learns(tmp_path, task, steps, n_steps, threshold):
     assert result["eval"]["mean_return"] >= threshold, result["eval"]
     # The saved policy is the one that was evaluated: reloading gives the same deterministic return.
     policy = load_policy(tmp_path / "run")
-    again = evaluate(policy.act, task, episodes=3, seed=10_000 + config.seed)
+    again = run_episodes(policy.act, robots.resolve_task(task).env_factory(), episodes=3, seed=10_000 + config.seed)
     assert again["returns"] == result["eval"]["returns"][:3]

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from export.metadata import FORMAT_VERSION, METADATA_KEY, ObsSlice, PolicyMetadata, sidecar_path
-from onnx_builders import make_metadata
+from export.builders import make_metadata
 
 
 def _valid(discrete: bool = False) -> dict:

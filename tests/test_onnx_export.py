@@ -18,7 +18,8 @@ from export.runtime import OnnxPolicy
 from export.sim import run_onnx
 from trained_runs import exported_run, trained_run
 from trpo_tf import Policy, load_policy
-from trpo_tf.evaluation import evaluate
+from robots import EnvFactory
+from trpo_tf.episodes import run_episodes
 
 TASKS = ["cartpole", "inverted-pendulum", "hopper-bullet"]  # discrete, MuJoCo, PyBullet
 
@@ -155,5 +156,6 @@ def test_export_onnx_from_a_run_directory(tmp_path_factory) -> None:
     fresh = load_policy(run)
     assert OnnxPolicy(result.path).metadata.weights_sha256 == fresh.weights_sha256()
     onnx_run = run_onnx(result.path, episodes=3, seed=11)  # closed loop, in a separately loaded policy
-    tf_run = evaluate(lambda o: fresh.tf_action(tf.constant(o)).numpy(), fresh.info.gym_id, episodes=3, seed=11)
+    tf_run = run_episodes(lambda o: fresh.tf_action(tf.constant(o)).numpy(), EnvFactory(fresh.info.gym_id),
+                          episodes=3, seed=11)
     assert onnx_run["mean_return"] == pytest.approx(tf_run["mean_return"], rel=0.01)

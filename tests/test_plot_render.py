@@ -56,6 +56,30 @@ def test_render_writes_a_video(runs: dict, tmp_path, name: str, fmt: str) -> Non
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no partial file left behind
 
 
+def test_render_and_evaluate_exit_cleanly_with_tensorflow_and_osmesa_in_one_process(runs: dict, tmp_path) -> None:
+    """No ``os._exit`` any more: the interpreter's own teardown (TensorFlow + OSMesa-rendered MuJoCo) ends with
+    exit code 0 and nothing on stderr about a crash (free(): invalid pointer / SIGSEGV would be 134 / 139)."""
+    for args in (("render", str(runs["reach0"]), "--out", str(tmp_path / "v.mp4"), "--max-frames", "5"),
+                 ("evaluate", str(runs["reach0"]), "--episodes", "1")):
+        result = trpo(*args)
+        assert result.returncode == 0, (args, result.returncode, result.stderr[-2000:])
+        assert "invalid pointer" not in result.stderr and "Segmentation" not in result.stderr
+
+
+def test_render_of_a_task_without_its_renderer_is_a_usage_error(tmp_path) -> None:
+    run = tmp_path / "cartpole"
+    trained = trpo("train", "--task", "cartpole", "--steps", "64", *TINY, "--out", str(run))
+    assert trained.returncode == 0, trained.stderr
+    result = trpo("render", str(run), "--out", str(tmp_path / "c.gif"))
+    try:
+        import pygame  # noqa: F401
+    except ImportError:  # gymnasium[classic-control] not installed: exit 2 with the install hint
+        assert "classic-control" in user_error_line(result) or "pygame" in user_error_line(result)
+        assert not (tmp_path / "c.gif").exists()
+    else:
+        assert result.returncode == 0, result.stderr
+
+
 def _ffmpeg(path) -> list[np.ndarray]:
     import imageio.v2 as imageio
 

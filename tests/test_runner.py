@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 import robots
-from trpo_tf import TRPOConfig, Trainer, config_for_task, load_policy, resume, train
+from trpo_tf import TRPOConfig, config_for_task, load_policy, resume, train
+from trpo_tf.app.training import make_trainer
 from trpo_tf.monitor import HealthCheck, read_metrics
 from trpo_tf.run_dir import RunDir, RunDirError
 
@@ -81,7 +82,7 @@ def test_resume_continues_to_a_larger_total_without_duplicate_rows(cartpole_run,
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path):
     """What a SIGKILL during start-up leaves: config.yaml and run.json, no checkpoint, maybe a metrics row."""
     run_dir = tmp_path / "early"
-    Trainer(TRPOConfig(task="CartPole-v1", **SMALL), run_dir, progress=False)  # writes the files, trains nothing
+    make_trainer(TRPOConfig(task="CartPole-v1", **SMALL), run_dir, progress=False)  # writes the files, trains nothing
     (run_dir / "metrics.csv").write_text("iteration,env_steps\n1,256\n")  # a row whose checkpoint never came
     with pytest.raises(RunDirError, match="no checkpoint yet"):
         load_policy(run_dir)
@@ -92,7 +93,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
 def test_new_run_refuses_to_overwrite_and_bad_dirs_are_clear(cartpole_run, tmp_path):
     run_dir, _ = cartpole_run
     with pytest.raises(RunDirError, match="already exists"):
-        Trainer(TRPOConfig(task="CartPole-v1", **SMALL), run_dir)
+        make_trainer(TRPOConfig(task="CartPole-v1", **SMALL), run_dir)
     with pytest.raises(RunDirError, match="does not exist"):
         load_policy(tmp_path / "nope")
     (tmp_path / "foreign").mkdir()
@@ -122,7 +123,7 @@ def test_registered_task_uses_its_preset_and_kwargs():
 
 
 def test_health_check_warns_once_per_episode_of_trouble():
-    health = HealthCheck(max_kl=0.01, window=4)
+    health = HealthCheck(window=4)
     good = {"accepted": True, "kl": 0.005, "value_loss": 1.0}
     bad = {"accepted": False, "kl": 0.0, "value_loss": 1.0}
     assert health(good) == []

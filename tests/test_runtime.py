@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from export.runtime import OnnxPolicy, float32_bounds
-from onnx_builders import build_mlp_model, make_metadata, write_mlp
+from export.builders import build_mlp_model, make_metadata, write_mlp
 
 OBS, ACT = 11, 3
 LOW, HIGH = [0.2, -1.0, -3.0], [0.8, 1.0, -2.0]  # zero lies outside dims 0 and 2

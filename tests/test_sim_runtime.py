@@ -16,7 +16,8 @@ from export.control import RobotInterface
 from export.sim import SimulatedRobot, run_onnx
 from trained_runs import exported_run
 from trpo_tf import Policy
-from trpo_tf.evaluation import evaluate
+from robots import EnvFactory
+from trpo_tf.episodes import run_episodes
 
 TASKS = ["cartpole", "inverted-pendulum", "hopper-bullet"]  # classic, MuJoCo, PyBullet
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +38,8 @@ def _tf_act(policy: Policy):
 def test_onnx_closed_loop_return_equals_tensorflow_evaluation(exported, task: str) -> None:
     policy, path = exported[task]
     onnx_run = run_onnx(path, episodes=4, seed=7)
-    tf_run = evaluate(_tf_act(policy), policy.info.gym_id, policy.info.env_kwargs, episodes=4, seed=7)
+    tf_run = run_episodes(_tf_act(policy), EnvFactory(policy.info.gym_id, policy.info.env_kwargs), episodes=4,
+                          seed=7)
     assert onnx_run["task"] == task and onnx_run["episodes"] == 4 and onnx_run["seed"] == 7
     assert onnx_run["mean_return"] == pytest.approx(tf_run["mean_return"], rel=0.01)
     np.testing.assert_allclose(onnx_run["returns"], tf_run["returns"], rtol=0.01)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 
-from trpo_tf.rollout import _make_env, make_vector_env
+from robots import EnvFactory
+from trpo_tf.rollout import make_vector_env
 from trpo_tf.vector import BlockVectorEnv, merge_infos
 
 
 def _fns(gym_id: str, n: int, **kwargs):
-    return [functools.partial(_make_env, gym_id, kwargs) for _ in range(n)]
+    return [EnvFactory(gym_id, kwargs) for _ in range(n)]
 
 
 @pytest.mark.parametrize("gym_id, kwargs", [
@@ -50,7 +49,7 @@ def test_block_env_matches_sync_env_step_for_step(gym_id, kwargs):
 
 
 def test_make_vector_env_async_uses_one_worker_per_core_at_most():
-    envs = make_vector_env("CartPole-v1", 3, mode="async", n_workers=8)
+    envs = make_vector_env(EnvFactory("CartPole-v1"), 3, mode="async", n_workers=8)
     try:
         assert isinstance(envs, BlockVectorEnv) and len(envs.sizes) == 3
         obs, _ = envs.reset(seed=0)

@@ -24,10 +24,14 @@ _EXPORTS = {
     "TRPOConfig": "trpo_tf.config",
     "Policy": "trpo_tf.policy",
     "load_policy": "trpo_tf.policy",
+    "TRPO": "trpo_tf.algorithm",
     "Trainer": "trpo_tf.runner",
-    "config_for_task": "trpo_tf.runner",
-    "resume": "trpo_tf.runner",
-    "train": "trpo_tf.runner",
+    "TaskDescription": "trpo_tf.run_dir",
+    # Conveniences that resolve task names (through ``robots``) live in the app layer; re-exported here by
+    # name only, so the learner core itself never imports the app.
+    "config_for_task": "trpo_tf.app.training",
+    "resume": "trpo_tf.app.training",
+    "train": "trpo_tf.app.training",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

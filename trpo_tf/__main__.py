@@ -1,7 +1,9 @@
-"""``python -m trpo_tf ...`` is the ``trpo`` command."""
+"""``python -m trpo_tf ...`` is the ``trpo`` command (an entry point: the one learner-package module that
+imports the app; pyproject.toml's import contracts list it as the exception)."""
 
 import sys
 
-from trpo_tf.cli import main
+from trpo_tf.app.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,6 +10,8 @@ recursion stops at the episode boundary (done = terminated or truncated).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -65,8 +67,16 @@ class RewardScaler:
         self.var = (self.var * self.count + var_b * n_b + delta**2 * self.count * n_b / n) / n
         self.count = n
 
-    def state(self) -> dict[str, float]:
-        return {"count": self.count, "mean": self.mean, "var": self.var}
+    def state(self) -> dict[str, Any]:
+        """Everything that determines the next scaled reward: the statistics and each env's running
+        discounted return (without the latter a resumed run would scale its rewards differently)."""
+        return {"count": self.count, "mean": self.mean, "var": self.var, "discounted": self.discounted.copy()}
 
-    def load_state(self, state: dict[str, float]) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state`; a state without ``discounted`` (older checkpoints) starts it at zero."""
         self.count, self.mean, self.var = float(state["count"]), float(state["mean"]), float(state["var"])
+        discounted = np.asarray(state.get("discounted", np.zeros_like(self.discounted)), np.float64)
+        if discounted.shape != self.discounted.shape:
+            raise ValueError(f"reward scaler state holds {discounted.shape} running returns, expected "
+                             f"{self.discounted.shape} (one per env)")
+        self.discounted = discounted.copy()

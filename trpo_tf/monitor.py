@@ -1,7 +1,7 @@
 """Watching a run: metrics.csv, TensorBoard, a progress bar (or one plain line per iteration), health warnings.
 
-Health ranges are seed 004's "Key Diagnostics": mean KL ≤ δ, line-search success > 80 %, value loss
-decreasing.
+Health ranges are seed 004's "Key Diagnostics": line-search success > 80 %, value loss decreasing. (Mean
+KL ≤ δ needs no warning: the line search accepts no step beyond δ.)
 """
 
 from __future__ import annotations
@@ -14,53 +14,82 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from trpo_tf.files import atomic_path
+
 log = logging.getLogger("trpo_tf")
 
 METRIC_COLUMNS = [
     "iteration", "env_steps", "time_s", "steps_per_s", "collect_s", "policy_s", "critic_s",
     "episode_return_mean", "episode_return_std", "episode_length_mean", "episodes", "success_rate",
-    "kl", "accepted", "linesearch_success", "backtracks", "surrogate_improvement", "cg_residual",
+    "kl", "accepted", "backtracks", "surrogate_improvement", "cg_residual",
     "grad_norm", "entropy", "mean_std", "value_loss", "value_loss_after", "explained_variance",
 ]
 
 
 class MetricsCSV:
-    """Append-only metrics.csv, one row per iteration, fsynced so a SIGKILL loses at most the row in flight."""
+    """Append-only metrics.csv, one row per iteration, fsynced so a SIGKILL loses at most the row in flight.
+
+    An existing file keeps its own header: rows appended to a file written by an older version (e.g. with
+    the dropped ``linesearch_success`` column) leave the columns it lacks empty.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def _columns(self) -> list[str]:
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.path, newline="", encoding="utf-8") as f:
+                header = next(csv.reader(f), None)
+            if header:
+                return header
+        return list(METRIC_COLUMNS)
 
     def truncate_after(self, iteration: int) -> None:
         """Drop rows past ``iteration`` (written after the checkpoint a resume restarts from)."""
         if not self.path.exists():
             return
-        with open(self.path, newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("iteration") and int(r["iteration"]) <= iteration]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, METRIC_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        columns = self._columns()
+        rows = [r for r in read_metrics(self.path, parse=False)
+                if r.get("iteration") and int(r["iteration"]) <= iteration]
+        with atomic_path(self.path) as tmp:
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, columns, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
 
     def append(self, row: dict[str, Any]) -> None:
+        columns = self._columns()
         new = not self.path.exists() or self.path.stat().st_size == 0
         with open(self.path, "a", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, METRIC_COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(f, columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow({k: _fmt(row.get(k)) for k in METRIC_COLUMNS})
+            writer.writerow({k: _fmt(row.get(k)) for k in columns})
             f.flush()
             os.fsync(f.fileno())
 
 
-def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
-    """metrics.csv as a list of dicts of floats (empty cells become NaN)."""
+def read_metrics(path: str | os.PathLike, parse: bool = True) -> list[dict[str, Any]]:
+    """THE metrics.csv reader: one dict per row, values as floats (empty or non-numeric cells become NaN),
+    or as the raw strings with ``parse=False``. Reads files of every version (columns are the file's)."""
     with open(path, newline="", encoding="utf-8") as f:
-        return [{k: float(v) if v not in ("", None) else float("nan") for k, v in r.items()}
-                for r in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    if not parse:
+        return rows
+    return [{k: _float(v) for k, v in r.items() if k is not None} for r in rows]
+
+
+def metrics_columns(path: str | os.PathLike) -> list[str]:
+    """The column names of a metrics.csv file."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return next(csv.reader(f), [])
+
+
+def _float(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _fmt(value: Any) -> Any:
@@ -75,8 +104,8 @@ class HealthCheck:
     """Warns when a diagnostic leaves its healthy range: once per episode of trouble, and about the same
     diagnostic at most once every ``cooldown`` iterations (noisy signals flicker in and out of range)."""
 
-    def __init__(self, max_kl: float, window: int = 10, cooldown: int = 50) -> None:
-        self.max_kl, self.cooldown = max_kl, cooldown
+    def __init__(self, window: int = 10, cooldown: int = 50) -> None:
+        self.cooldown = cooldown
         self.accepted: deque[bool] = deque(maxlen=window)
         self.value_losses: deque[float] = deque(maxlen=window)
         self.active: set[str] = set()
@@ -88,8 +117,6 @@ class HealthCheck:
         self.accepted.append(bool(row["accepted"]))
         self.value_losses.append(float(row["value_loss"]))
         problems = {}
-        if row["kl"] > 1.5 * self.max_kl:
-            problems["kl"] = f"mean KL {row['kl']:.4g} is above the trust region δ={self.max_kl}"
         if len(self.accepted) == self.accepted.maxlen:
             rate = sum(self.accepted) / len(self.accepted)
             if rate < 0.8:
@@ -128,7 +155,7 @@ class Progress:
 
     def update(self, row: dict[str, Any]) -> None:
         status = (f"{row['steps_per_s']:,.0f} steps/s  return {row['episode_return_mean']:.1f}  "
-                  f"KL {row['kl']:.4f}  LS {row['linesearch_success']:.0%}")
+                  f"KL {row['kl']:.4f}  step {'accepted' if row['accepted'] else 'rejected'}")
         if self._bar is not None:
             self._bar.update(self._task, completed=row["env_steps"], status=status)
         elif self.enabled:

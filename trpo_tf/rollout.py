@@ -7,10 +7,9 @@ bootstrap from it on a time-limit truncation.
 
 from __future__ import annotations
 
-import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -20,23 +19,13 @@ from trpo_tf.acting import NumpyActor
 from trpo_tf.vector import BlockVectorEnv
 
 
-def _make_env(gym_id: str, kwargs: dict[str, Any], render_mode: str | None = None) -> gym.Env:
-    import robots  # noqa: F401  (registers our tasks in the worker process too)
-
-    return gym.make(gym_id, render_mode=render_mode, **kwargs)
-
-
-def make_env(gym_id: str, kwargs: dict[str, Any] | None = None, render_mode: str | None = None) -> gym.Env:
-    """One environment by gym id (our tasks are registered on ``import robots``)."""
-    return _make_env(gym_id, dict(kwargs or {}), render_mode)
-
-
-def make_vector_env(gym_id: str, n_envs: int, kwargs: dict[str, Any] | None = None, mode: str = "sync",
+def make_vector_env(make_env: Callable[[], gym.Env], n_envs: int, mode: str = "sync",
                     n_workers: int = 0) -> gym.vector.VectorEnv:
-    """``n_envs`` copies in-process ("sync"), or split over ``n_workers`` subprocesses ("async"; 0 = one per
-    CPU core) that each step a block of envs (:class:`trpo_tf.vector.BlockVectorEnv`; forkserver, so no
-    TensorFlow in the workers)."""
-    fns = [functools.partial(_make_env, gym_id, dict(kwargs or {})) for _ in range(n_envs)]
+    """``n_envs`` envs from the factory ``make_env``, in-process ("sync"), or split over ``n_workers``
+    subprocesses ("async"; 0 = one per CPU core) that each step a block of envs
+    (:class:`trpo_tf.vector.BlockVectorEnv`; forkserver, so no TensorFlow in the workers: ``make_env`` must
+    be picklable and register what it builds, as ``robots.EnvFactory`` does)."""
+    fns = [make_env] * n_envs
     if mode == "async":
         workers = n_workers or min(n_envs, os.cpu_count() or 1)
         return BlockVectorEnv(fns, n_workers=min(workers, n_envs))

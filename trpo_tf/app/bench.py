@@ -4,7 +4,7 @@ Both return JSON-able dicts with the settings and the machine (cores, load avera
 is never quoted without its conditions. Medians over repeats; the machine is shared, so compare ratios
 measured in one session (``docs/benchmarks.md``).
 
-    from trpo_tf.bench import bench_update, bench_train
+    from trpo_tf.app.bench import bench_update, bench_train
     bench_update(cg_iters=10, critic_epochs=5)["update_ms_median"]
 """
 
@@ -136,9 +136,10 @@ def bench_update(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidden:
 def bench_vector_env(gym_id: str, n_envs: int, mode: str, kwargs: dict[str, Any] | None = None,
                      steps: int = 20_000, seed: int = 0) -> float:
     """Env-steps/s of the vector env the trainer would build, stepping uniformly random actions."""
-    from trpo_tf.rollout import make_vector_env  # local: keeps `bench_update` free of robot imports
+    import robots  # local: keeps `bench_update` free of robot imports
+    from trpo_tf.rollout import make_vector_env
 
-    envs = make_vector_env(gym_id, n_envs, kwargs, mode)
+    envs = make_vector_env(robots.EnvFactory(gym_id, dict(kwargs or {})), n_envs, mode)
     try:
         envs.reset(seed=seed)
         space = envs.action_space
@@ -164,22 +165,21 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     ``steps_per_s`` counts everything: collection, GAE, policy step, critic fit, metrics and checkpoints.
     The first iteration (tracing and XLA compilation) is reported separately.
     """
-    import csv
-
-    from trpo_tf.runner import Trainer, config_for_task, resolve_task
+    import robots
+    from trpo_tf.app.training import config_for_task, make_trainer
+    from trpo_tf.monitor import read_metrics
 
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     config = config_for_task(task, {"total_steps": steps, "seed": seed, "eval_episodes": 0, **(overrides or {})})
-    _, gym_id, kwargs, _ = resolve_task(task)
-    kwargs = {**kwargs, **config.env_kwargs}
+    resolved = robots.resolve_task(task)
+    gym_id, kwargs = resolved.gym_id, {**resolved.env_kwargs, **config.env_kwargs}
     with tempfile.TemporaryDirectory(prefix="trpo-bench-") as tmp:
-        trainer = Trainer(config, os.path.join(tmp, "run"), progress=False)
+        trainer = make_trainer(config, os.path.join(tmp, "run"), progress=False)
         start = time.perf_counter()
         trainer.train()
         wall = time.perf_counter() - start
-        with open(trainer.run.metrics, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        rows = read_metrics(trainer.run.metrics)
     first_s = float(rows[0]["time_s"]) if rows else float("nan")
     later = rows[1:]
     per_iter = {k: statistics.median(float(r[k]) for r in later) if later else float("nan")

@@ -7,14 +7,14 @@ x range), then averaged; the band is ± one standard deviation across runs (Hend
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from trpo_tf.cli import UsageError
+from trpo_tf.app.errors import UsageError
+from trpo_tf.files import atomic_path
 
 GRID_POINTS = 200
 
@@ -31,6 +31,7 @@ class Curve:
 
 def load_curve(run_dir: str | os.PathLike, x: str, y: str) -> Curve:
     """Read ``x`` and ``y`` columns of a run's metrics.csv; errors name the file or the known columns."""
+    from trpo_tf.monitor import metrics_columns, read_metrics
     from trpo_tf.run_dir import RunDir, RunDirError
 
     run = RunDir(run_dir)
@@ -38,24 +39,15 @@ def load_curve(run_dir: str | os.PathLike, x: str, y: str) -> Curve:
         raise RunDirError(f"run directory {run.path} does not exist")
     if not run.metrics.is_file():
         raise RunDirError(f"{run.path} has no metrics.csv (is it a trpo-tf run directory?)")
-    with open(run.metrics, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        columns = list(reader.fieldnames or [])
-        for column in (x, y):
-            if column not in columns:
-                raise UsageError(f"metrics.csv has no column {column!r}; columns: {', '.join(columns)}")
-        rows = [(r[x], r[y]) for r in reader]
-    xs = np.array([_float(a) for a, _ in rows], float)
-    ys = np.array([_float(b) for _, b in rows], float)
+    columns = metrics_columns(run.metrics)
+    for column in (x, y):
+        if column not in columns:
+            raise UsageError(f"metrics.csv has no column {column!r}; columns: {', '.join(columns)}")
+    rows = read_metrics(run.metrics)
+    xs = np.array([r[x] for r in rows], float)
+    ys = np.array([r[y] for r in rows], float)
     keep = np.isfinite(xs) & np.isfinite(ys)
     return Curve(run.path, _task_of(run.config), xs[keep], ys[keep])
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def _task_of(config_yaml: Path) -> str:
@@ -122,9 +114,8 @@ def plot_runs(run_dirs: list[str | os.PathLike], out: str | os.PathLike, x: str 
         ax.legend(loc="best", fontsize=8)
         fig.tight_layout()
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
-        fig.savefig(tmp)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp)
     finally:
         plt.close(fig)
     return out

@@ -1,4 +1,4 @@
-"""What each ``trpo`` subcommand does (the parser lives in :mod:`trpo_tf.cli`).
+"""What each ``trpo`` subcommand does (the parser lives in :mod:`trpo_tf.app.cli`).
 
 Every handler takes the parsed ``argparse.Namespace`` and returns an exit code. Inputs are checked before
 anything is written: a bad task, config value or run directory raises before a run directory exists.
@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 import math
 import os
-import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable
 
-from trpo_tf.cli import UsageError
+from trpo_tf.app.errors import UsageError
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -69,68 +66,6 @@ def _layout_summary(layout: Any, width: int = 60) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- train
-def build_config(task: str | None, config_file: str | None = None, overrides: list[str] | tuple[str, ...] = (),
-                 flags: dict[str, Any] | None = None) -> Any:
-    """TRPOConfig from: defaults ← task preset ← ``config_file`` ← ``overrides`` (key=value) ← ``flags``.
-
-    The task is ``task``, else a ``task=`` override, else the file's ``task:`` key. Raises before anything
-    is written: UsageError (no task), UnknownTaskError, ConfigError.
-    """
-    import yaml
-
-    import robots
-    from trpo_tf.config import ConfigError, TRPOConfig, read_yaml_mapping
-    from trpo_tf.runner import resolve_task
-
-    file_data = read_yaml_mapping(config_file) if config_file else {}
-    rest, set_task = [], None
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if sep and key.strip() == "task":
-            set_task = yaml.safe_load(raw)
-        else:
-            rest.append(item)
-    task = task or set_task or file_data.get("task")
-    if not task:
-        raise UsageError("train needs --task NAME (see `trpo tasks`), a --config file with a `task:` key, "
-                         "or --resume DIR")
-    if not isinstance(task, str):
-        raise ConfigError(f"config key 'task' expects a task name, got {task!r}")
-    name, _, _, spec = resolve_task(task)
-    preset = robots.load_preset(name) if spec is not None else {}
-    config = TRPOConfig(task=name).updated(preset)
-    config = config.updated({k: v for k, v in file_data.items() if k != "task"})
-    config = config.with_overrides(rest)
-    return config.updated({k: v for k, v in (flags or {}).items() if v is not None})
-
-
-def check_run(run_dir: str | os.PathLike, require_checkpoint: bool = True) -> None:
-    """Raise RunDirError unless ``run_dir`` is a run whose newest checkpoint (if any) reads back completely.
-
-    Every tensor is read once, so a truncated or garbled ``.data`` file (TensorFlow checks a CRC per tensor)
-    is reported as one line before anything is restored or written.
-    """
-    import tensorflow as tf
-
-    from trpo_tf.run_dir import RunDir, RunDirError
-
-    path = RunDir(run_dir).check(require_checkpoint).latest_checkpoint()
-    if path is None:
-        return
-    try:
-        reader = tf.train.load_checkpoint(path)
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
-    except Exception as exc:  # TF raises DataLossError, IndexError or ValueError depending on the damage
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise RunDirError(f"checkpoint {path} is corrupted: {detail}") from None
-
-
-def default_run_dir(task: str, prefix: str = "") -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in task)
-    return Path("runs") / f"{prefix}{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Train from scratch, or ``--resume DIR``; prints a summary and the next commands."""
     progress = not args.no_progress
@@ -141,17 +76,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         if given:
             raise UsageError(f"--resume continues with the run's own config.yaml; it accepts only --steps "
                              f"(got {', '.join(given)})")
-        from trpo_tf.runner import resume
+        from trpo_tf.app.training import resume
 
-        check_run(args.resume, require_checkpoint=False)
-        result = resume(args.resume, total_steps=args.steps, progress=progress)
+        result = resume(args.resume, total_steps=args.steps, progress=progress)  # checks the run dir once
     else:
+        from trpo_tf.app.training import build_config, default_run_dir, make_trainer
+
         flags = {"total_steps": args.steps, "seed": args.seed, "n_envs": args.n_envs}
         config = build_config(args.task, args.config, args.overrides, flags)
-        from trpo_tf.runner import Trainer
-
         out = Path(args.out) if args.out else default_run_dir(config.task)
-        result = Trainer(config, out, progress=progress).train()
+        result = make_trainer(config, out, progress=progress).train()
     print_train_summary(result)
     return 0
 
@@ -182,14 +116,16 @@ def _eval_line(ev: dict[str, Any]) -> str:
 # -------------------------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Deterministic evaluation of the newest checkpoint; writes ``DIR/eval.json``."""
-    from trpo_tf.evaluation import evaluate
+    import robots
+    from trpo_tf.episodes import run_episodes
+    from trpo_tf.files import write_json_atomic
     from trpo_tf.policy import load_policy
-    from trpo_tf.run_dir import RunDir, write_json_atomic
+    from trpo_tf.run_dir import RunDir
 
-    check_run(args.run_dir)
-    policy = load_policy(args.run_dir)
+    policy = load_policy(args.run_dir)  # checks the run dir (and its newest checkpoint) once
     seed = 10_000 + policy.config.seed if args.seed is None else args.seed
-    result = evaluate(policy.act, policy.info.gym_id, policy.info.env_kwargs, args.episodes, seed)
+    make_env = robots.EnvFactory(policy.info.gym_id, dict(policy.info.env_kwargs))
+    result = run_episodes(policy.act, make_env, args.episodes, seed)
     result = {"task": policy.info.task, "iteration": policy.iteration, "env_steps": policy.env_steps, **result}
     write_json_atomic(RunDir(args.run_dir).eval, result)
     if args.json:
@@ -200,16 +136,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------- export, run-onnx
-def _import_optional(module: str, what: str) -> ModuleType:
-    """Import a module another part of the project provides; a clear error if it is not there yet."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        raise UsageError(f"{what} is not available in this installation (module {module} is missing)") from None
-
-
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = dataclasses.asdict(value)
@@ -226,9 +152,9 @@ def _plain(value: Any) -> Any:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export to ONNX; a failed parity gate raises ParityError (exit 1, nothing written)."""
-    onnx_export = _import_optional("export.onnx", "the ONNX exporter")
-    check_run(args.run_dir)
-    r = onnx_export.export_onnx(args.run_dir, args.out)
+    from export.onnx import export_onnx
+
+    r = export_onnx(args.run_dir, args.out)  # load_policy checks the run dir once
     print(f"wrote {r.path} (+ {r.sidecar}) in {r.seconds:.1f} s, opset {r.opset}")
     print(f"  parity vs TensorFlow: max abs error {r.max_abs_error:.3g} (tolerance {r.tolerance:g}) on "
           f"{r.n_observations} observations, {r.n_recorded} recorded in the simulator")
@@ -240,8 +166,9 @@ def cmd_run_onnx(args: argparse.Namespace) -> int:
     """Closed-loop episodes of an exported policy (onnxruntime only)."""
     if not Path(args.onnx_file).is_file():
         raise FileNotFoundError(2, "no such ONNX file", args.onnx_file)
-    sim = _import_optional("export.sim", "running ONNX policies in simulation")
-    result = _plain(sim.run_onnx(args.onnx_file, task=args.task, episodes=args.episodes, seed=args.seed))
+    from export.sim import run_onnx
+
+    result = _plain(run_onnx(args.onnx_file, task=args.task, episodes=args.episodes, seed=args.seed))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -252,12 +179,9 @@ def cmd_run_onnx(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------- render, plot
 def cmd_render(args: argparse.Namespace) -> int:
     """A video of deterministic episodes."""
-    from trpo_tf.video import render_run
+    from trpo_tf.app.video import render_run
 
     out = args.out or str(Path(args.run_dir) / "policy.mp4")
-    if Path(out).suffix.lower() not in (".mp4", ".gif"):
-        raise UsageError(f"video file must end in .mp4 or .gif, got {Path(out).name!r}")
-    check_run(args.run_dir)
     result = render_run(args.run_dir, out, episodes=args.episodes, seed=args.seed, max_frames=args.max_frames)
     returns = ", ".join(f"{r:.1f}" for r in result["returns"])
     print(f"wrote {result['path']}: {result['frames']} frames at {result['fps']} fps; episode returns {returns}")
@@ -266,7 +190,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Learning curves (mean ± std over runs of one task)."""
-    from trpo_tf.plotting import plot_runs
+    from trpo_tf.app.plotting import plot_runs
 
     out = args.out or str(Path(args.run_dirs[0]) / "curve.png")
     path = plot_runs(args.run_dirs, out, x=args.x, y=args.y)
@@ -284,16 +208,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from export.bench import main as bench_runtime_main
 
         return int(bench_runtime_main(argv))
-    if args.bench == "envs":
-        from trpo_tf.runner import resolve_task
+    import robots
 
+    if args.bench == "envs":
         for task in args.tasks or []:
-            resolve_task(task)  # an unknown task → exit 2 before any timing
+            robots.resolve_task(task)  # an unknown task → exit 2 before any timing
         from robots.bench import main as bench_envs_main
 
         return int(bench_envs_main((["--tasks", *args.tasks] if args.tasks else []) + ["--steps", str(args.steps)]))
-    bench = _import_optional("trpo_tf.bench", "the learner benchmarks")
-    import robots
+    from trpo_tf.app import bench
 
     if args.bench == "update":
         spec = robots.get_task(args.task)  # the update is timed on synthetic data of this task's shapes
@@ -301,9 +224,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                     cg_iters=args.cg_iters, critic_epochs=args.critic_epochs,
                                     jit_compile=not args.no_jit, repeats=args.repeats)
     else:
-        from trpo_tf.runner import resolve_task
-
-        resolve_task(args.task)
+        robots.resolve_task(args.task)
         overrides = {"n_envs": args.n_envs} if args.n_envs else {}
         result = bench.bench_train(task=args.task, steps=args.steps, overrides=overrides)
     result = _plain(result)
@@ -319,6 +240,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ demo
 def cmd_demo(args: argparse.Namespace) -> int:
     """Train → export → run the ONNX file → report."""
-    from trpo_tf.demo import run_demo
+    from trpo_tf.app.demo import run_demo
 
     return run_demo(task=args.task, steps=args.steps, out=args.out, seed=args.seed)

@@ -1,4 +1,4 @@
-"""Small real ONNX policy files for tests and benchmarks, built with the ``onnx`` package.
+"""Small real ONNX policy files for tests and `trpo bench runtime`, built with the ``onnx`` package (no TensorFlow).
 
 They follow the exporter's contract (see ``export/metadata.py`` and ``docs/runtime.md``): one float32
 input ``observation`` of shape ``[N, obs_dim]`` and one output ``action`` — float32 ``[N, act_dim]``

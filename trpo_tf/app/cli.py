@@ -23,11 +23,9 @@ import traceback
 from collections.abc import Iterator
 from typing import IO, NoReturn
 
+from trpo_tf.app.errors import UsageError
+
 PROG = "trpo"
-
-
-class UsageError(ValueError):
-    """A command line that cannot be run as given; the message is one readable line."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -218,10 +216,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
             IsADirectoryError, PermissionError)
 
 
-def _is_parity_error(exc: BaseException) -> bool:
-    return type(exc).__name__ == "ParityError"
-
-
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         return f"{exc.strerror}: {exc.filename}"
@@ -230,20 +224,13 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``trpo`` console script and ``python -m trpo_tf``.
+    """Entry point of the ``trpo`` console script and ``python -m trpo_tf``: returns the exit code.
 
-    With ``argv`` given, returns the exit code. Without (the real command line), it flushes and ends the
-    process with ``os._exit``: TensorFlow and libOSMesa (loaded by ``import mujoco`` when
-    ``MUJOCO_GL=osmesa``, as in our Docker image) crash in their C++ teardown when both are loaded
-    (free(): invalid pointer / SIGSEGV), which would turn a finished command into exit code 134/139.
+    (Until the OSMesa isolation in :mod:`trpo_tf.headless`, this ended the process with ``os._exit`` to skip
+    a crash in TensorFlow's and libOSMesa's C++ teardown; with TensorFlow imported first and OSMesa loaded
+    ``RTLD_DEEPBIND``, the normal interpreter exit is clean: tests/test_cli.py checks it on MuJoCo + OSMesa.)
     """
-    code = _run(argv)
-    if argv is None:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
-    return code
+    return _run(argv)
 
 
 _TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "export", "render", "demo", "bench"})
@@ -255,7 +242,7 @@ def _run(argv: list[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed as one line)
         return int(exc.code or 0)
-    from trpo_tf import commands
+    from trpo_tf.app import commands
 
     _setup_logging()
     with native_stderr_captured(enabled=not args.verbose) as capture:
@@ -273,7 +260,9 @@ def _run(argv: list[str] | None) -> int:
             if isinstance(exc, _user_errors()):
                 print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
                 return 2
-            if _is_parity_error(exc):
+            from export.errors import ParityError
+
+            if isinstance(exc, ParityError):
                 print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
                 return 1
             native = _tail(capture)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 DEFAULT_TASK = "gripper-reach"
 
@@ -42,7 +41,7 @@ RECIPES: dict[str, Recipe] = {
 
 def demo_config(task: str, steps: int | None, seed: int) -> Any:
     """The task's preset ← the demo recipe ← ``steps``/``seed`` (a short run with a final evaluation)."""
-    from trpo_tf.commands import build_config
+    from trpo_tf.app.training import build_config
 
     recipe = RECIPES.get(task, Recipe(100_000))
     flags = {**recipe.overrides, "total_steps": steps or recipe.total_steps, "seed": seed, "eval_episodes": 10}
@@ -50,19 +49,19 @@ def demo_config(task: str, steps: int | None, seed: int) -> Any:
 
 
 def run_demo(task: str | None = None, steps: int | None = None, out: str | None = None, seed: int = 0) -> int:
-    """Train → export (parity-gated) → closed-loop ONNX episodes → a short report on stdout. Returns 0."""
+    """Train → export (parity-gated) → closed-loop ONNX episodes (the robot's ControlLoop over the
+    simulator, on the TF evaluation's seeds) → a short report on stdout and in ``DIR/demo.json``. Returns 0."""
     from export.onnx import export_onnx
-    from export.runtime import OnnxPolicy
-    from trpo_tf.commands import default_run_dir
-    from trpo_tf.evaluation import evaluate
-    from trpo_tf.runner import Trainer
+    from export.sim import run_onnx
+    from trpo_tf.app.training import default_run_dir, make_trainer
+    from trpo_tf.files import write_json_atomic
 
     task = task or DEFAULT_TASK
     config = demo_config(task, steps, seed)  # bad task or settings: error before anything is written
     run_dir = Path(out) if out else default_run_dir(config.task, prefix="demo-")
-    trainer = Trainer(config, run_dir, progress=True)
+    trainer = make_trainer(config, run_dir, progress=True)
     goal = RECIPES[config.task].goal if config.task in RECIPES else ""
-    print(f"[1/3] training {config.task} ({trainer.gym_id}) for {config.total_steps:,} env steps into {run_dir}")
+    print(f"[1/3] training {config.task} ({trainer.task.gym_id}) for {config.total_steps:,} env steps into {run_dir}")
     start = time.perf_counter()
     trained = trainer.train()
     train_s = time.perf_counter() - start
@@ -71,21 +70,14 @@ def run_demo(task: str | None = None, steps: int | None = None, out: str | None 
     exported = export_onnx(run_dir)
 
     print("[3/3] running the ONNX policy in closed loop (onnxruntime only)")
-    policy = OnnxPolicy(exported.path)
-    latencies: list[float] = []
-
-    def act(batch: np.ndarray) -> np.ndarray:
-        t0 = time.perf_counter_ns()
-        action = policy.act(batch[0])  # the batch-1 path a robot controller uses
-        latencies.append((time.perf_counter_ns() - t0) / 1e3)
-        return np.asarray(action)[None]
-
     eval_seed = 10_000 + config.seed  # the seeds of the TF evaluation: same episodes, comparable returns
-    onnx_eval = evaluate(act, trainer.gym_id, trainer.env_kwargs, episodes=10, seed=eval_seed)
+    onnx_eval = run_onnx(exported.path, task=config.task, episodes=10, seed=eval_seed,
+                         env_kwargs=config.env_kwargs)
     report = {"task": config.task, "run_dir": str(run_dir), "train_s": train_s,
               "env_steps": trainer.env_steps, "tf_eval": trained.get("eval", {}), "onnx_eval": onnx_eval,
               "onnx_path": str(exported.path), "parity_max_abs_error": exported.max_abs_error,
-              "act_p50_us": float(np.percentile(latencies, 50)), "act_p99_us": float(np.percentile(latencies, 99))}
+              "act_p50_us": onnx_eval["latency_p50_us"], "act_p99_us": onnx_eval["latency_p99_us"]}
+    write_json_atomic(Path(run_dir) / "demo.json", report)
     print_report(report, goal)
     return 0
 

@@ -1,0 +1,122 @@
+"""The TRPO algorithm object (seed 004, "Full Algorithm"; the split of rsl_rl's ``PPO`` class): a rollout
+batch in, diagnostics out. The runner (or a distributed driver, or a test) collects and calls :meth:`update`.
+
+One update, in order:
+    V(s) for every state the batch needs, in ONE critic call (steps, last obs, truncated episodes' final obs)
+    r̃ = r / std(discounted return)                          (optional, :class:`RewardScaler`)
+    Â, R̂ = GAE(r̃, V, V(s'), terminated, truncated)           (bootstrap on truncation)
+    θ ← TRPO step(s, a, Â)                                    (ONE ``tf.function``)
+    φ ← critic fit(s, R̂)
+    normalizer statistics ← s                                 (after both fits: the batch was collected,
+                                                               and is judged, under frozen statistics)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import tensorflow as tf
+
+from trpo_tf.advantages import RewardScaler, compute_gae
+from trpo_tf.config import TRPOConfig
+from trpo_tf.critic import CriticTrainer, explained_variance
+from trpo_tf.models import build_models
+from trpo_tf.rollout import RolloutBatch, next_values
+from trpo_tf.trpo import TRPOPolicyStep, TRPOStepSettings
+
+
+class TRPO:
+    """Owns the actor, critic, policy step, critic trainer, reward scaler and observation normalizer."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, config: TRPOConfig) -> None:
+        self.config = config
+        self.actor, self.critic = build_models(observation_space, action_space, config.hidden_sizes,
+                                               config.activation, config.init_log_std, config.normalize_obs,
+                                               config.obs_clip)
+        self.normalizer = self.actor.normalizer  # shared with the critic
+        self.policy_step = TRPOPolicyStep(self.actor, TRPOStepSettings(
+            config.max_kl, config.cg_iters, config.cg_tol, config.cg_damping, config.fisher_subsample,
+            config.backtrack_coef, config.backtrack_iters, config.fisher_product), jit_compile=config.jit_compile)
+        self.critic_trainer = CriticTrainer(self.critic, config.critic_lr, config.critic_epochs,
+                                            config.critic_batch_size, jit_compile=config.jit_compile)
+        self.reward_scaler = RewardScaler(config.n_envs, config.gamma) if config.normalize_reward else None
+        # The reward scaler's numpy state mirrored in variables, so it travels in the checkpoint.
+        self.reward_state = tf.Variable([1e-4, 0.0, 1.0], dtype=tf.float64, trainable=False)  # count, mean, var
+        self.reward_returns = tf.Variable(np.zeros(config.n_envs), dtype=tf.float64, trainable=False)
+
+    def init_normalizer(self, obs: np.ndarray) -> None:
+        """Start the observation statistics from observations collected before the first update, so the
+        first update does not move the policy from identity to the batch's statistics unchecked."""
+        self.normalizer.update(np.asarray(obs, np.float32).reshape(-1, obs.shape[-1]))
+
+    def values(self, batch: RolloutBatch) -> tuple[np.ndarray, np.ndarray]:
+        """V(s_t) and V of the observation after each step (see :func:`trpo_tf.rollout.next_values`), from
+        one critic call; both shaped [T, n_envs]."""
+        obs = batch.obs.reshape(-1, batch.obs.shape[-1])
+        n, n_envs = obs.shape[0], batch.last_obs.shape[0]
+        v = self.critic_trainer.values(np.concatenate([obs, batch.last_obs, batch.final_obs]))
+        values = v[:n].reshape(batch.rewards.shape)
+        return values, next_values(batch, values, v[n:n + n_envs], v[n + n_envs:])
+
+    def advantages(self, batch: RolloutBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(advantages, returns, values), each [T, n_envs]; scales rewards (and updates the scaler)."""
+        values, nxt = self.values(batch)
+        rewards = batch.rewards
+        if self.reward_scaler is not None:
+            rewards = self.reward_scaler(rewards, batch.terminated | batch.truncated)
+        advantages, returns = compute_gae(rewards, values, nxt, batch.terminated, batch.truncated,
+                                          self.config.gamma, self.config.gae_lambda)
+        return advantages, returns, values
+
+    def update(self, batch: RolloutBatch, critic_seed: int) -> dict[str, Any]:
+        """One TRPO iteration on ``batch``; ``critic_seed`` fixes the critic's minibatch shuffles.
+        Returns the diagnostics (policy step incl. GAE, critic fit, timings)."""
+        t0 = time.perf_counter()
+        advantages, returns, values = self.advantages(batch)
+        obs = batch.obs.reshape(-1, batch.obs.shape[-1])
+        actions = batch.actions.reshape(obs.shape[0], *batch.actions.shape[2:])
+        policy = self.policy_step(obs, actions, advantages.reshape(-1))
+        t1 = time.perf_counter()
+        critic = self.critic_trainer.fit(obs, returns.reshape(-1), seed=critic_seed)
+        t2 = time.perf_counter()
+        self.normalizer.update(obs)
+        return {
+            "kl": policy["kl"],
+            "accepted": policy["accepted"],
+            "backtracks": policy["backtracks"],
+            "surrogate_improvement": policy["surrogate_after"] - policy["surrogate_before"],
+            "cg_residual": policy["cg_residual"],
+            "grad_norm": policy["grad_norm"],
+            "entropy": policy["entropy"],
+            "mean_std": policy["mean_std"],
+            "value_loss": critic["value_loss"],
+            "value_loss_after": critic["value_loss_after"],
+            "explained_variance": explained_variance(values.reshape(-1), returns.reshape(-1)),
+            "reason": policy["reason"],
+            "policy_s": t1 - t0,
+            "critic_s": t2 - t1,
+        }
+
+    def checkpoint_objects(self) -> dict[str, Any]:
+        """Everything of the algorithm a checkpoint holds (call :meth:`before_save` first and
+        :meth:`after_restore` after restoring). ``reward_returns`` is new in this version: a checkpoint
+        written without it restores with the running returns at zero (see :meth:`after_restore`)."""
+        return {"actor": self.actor, "critic": self.critic, "critic_optimizer": self.critic_trainer.optimizer,
+                "reward_state": self.reward_state, "reward_returns": self.reward_returns}
+
+    def before_save(self) -> None:
+        """Copy the reward scaler's numpy state into its checkpointed variables."""
+        if self.reward_scaler is not None:
+            s = self.reward_scaler.state()
+            self.reward_state.assign([s["count"], s["mean"], s["var"]])
+            self.reward_returns.assign(s["discounted"])
+
+    def after_restore(self) -> None:
+        """Load the reward scaler from its restored variables."""
+        if self.reward_scaler is not None:
+            count, mean, var = self.reward_state.numpy()
+            self.reward_scaler.load_state({"count": count, "mean": mean, "var": var,
+                                           "discounted": self.reward_returns.numpy()})
