@@ -13,9 +13,7 @@ marker (from ``eval.json``), and ``success_rate`` on a second axis where the tas
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from trpo_tf.monitor import metrics_columns, read_metrics  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 SUCCESS_TARGETS = {"gripper-reach": 0.9, "panda-reach-bullet": 0.9,
@@ -40,21 +40,13 @@ def return_target(random_return: float) -> float:
 
 
 def read_columns(path: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """Columns of a metrics.csv as float arrays (empty cells → NaN); ValueError names a missing column."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [n for n in names if n not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path} has no column(s) {missing}; expected trpo_tf.monitor.METRIC_COLUMNS")
-        rows = list(reader)
-    return {n: np.array([_float(r[n]) for r in rows], float) for n in names}
-
-
-def _float(text: str | None) -> float:
-    try:
-        return float(text) if text not in (None, "") else math.nan
-    except ValueError:
-        return math.nan
+    """Columns of a metrics.csv as float arrays (empty cells → NaN), through the project's one reader
+    (``trpo_tf.monitor.read_metrics``); ValueError names a missing column."""
+    missing = [n for n in names if n not in metrics_columns(path)]
+    if missing:
+        raise ValueError(f"{path} has no column(s) {missing}; expected trpo_tf.monitor.METRIC_COLUMNS")
+    rows = read_metrics(path)
+    return {n: np.array([r[n] for r in rows], float) for n in names}
 
 
 def _json(path: Path) -> dict[str, Any] | None:
