@@ -105,12 +105,12 @@ class Trainer:
         path = self.run.latest_checkpoint()
         try:
             names = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
-            status = self.checkpoint.restore(path)
-            if "reward_returns" in names:
-                status.assert_consumed()
-            else:  # written before the reward scaler's running returns were checkpointed: they start at 0
-                status.assert_existing_objects_matched()
+            checkpoint = self.checkpoint
+            if "reward_returns" not in names:  # written by 0.1.0: the scaler's running returns restart at 0
+                objects = {k: v for k, v in self.algorithm.checkpoint_objects().items() if k != "reward_returns"}
+                checkpoint = tf.train.Checkpoint(counters=self.counters, rng_state=self.rng_state, **objects)
                 log.info("%s predates checkpointed reward-scaler returns; they restart at zero", path)
+            checkpoint.restore(path).assert_consumed()
         except (tf.errors.OpError, AssertionError, ValueError, IndexError) as exc:  # IndexError: truncated .data
             raise RunDirError(f"checkpoint {path} is corrupted or from another model: "
                               f"{str(exc).splitlines()[0][:200]}") from None
