@@ -13,6 +13,7 @@ from trpo_tf.trpo import (
     TRPOStepSettings,
     backtracking_line_search,
     conjugate_gradient,
+    fisher_rows,
     fisher_vector_product,
     flatten,
     gauss_newton_fvp,
@@ -126,6 +127,8 @@ def test_accepted_step_respects_trust_region_and_improves(kind, jit, product):
     assert 0.0 < kl <= settings.max_kl
     assert kl == pytest.approx(info["kl"], rel=1e-4, abs=1e-7)
     assert info["surrogate_after"] > info["surrogate_before"]
+    gain = info["surrogate_after"] - info["surrogate_before"]  # a real share of the linear model's promise
+    assert gain >= settings.accept_ratio * settings.backtrack_coef ** info["backtracks"] * info["expected_improvement"]
     assert info["cg_iterations"] >= 1 and info["grad_norm"] > 0
     assert np.isfinite([info[k] for k in ("entropy", "cg_residual", "step_norm")]).all()
 
@@ -218,3 +221,105 @@ def test_flatten_unflatten_round_trip():
     for a, b in zip(tensors, back):
         assert a.shape == b.shape
         assert a.numpy().tobytes() == b.numpy().tobytes()
+
+
+# --- issue 8: acceptance ratio, zero gradient, random Fisher sub-sample ------------------------------------
+
+
+def test_line_search_wants_a_share_of_the_expected_gain_not_float_noise():
+    """Schulman's original test: actual gain > 0 and ≥ accept_ratio · coefᵏ · gᵀstep."""
+    flat_old = tf.zeros(2)
+    step = tf.constant([1.0, 0.0])  # gᵀstep = 1 for g = (1, 0)
+
+    def nearly_flat_at_full_step(flat):  # L(t) = t − (1 − 1e-6)·t²: gains 1e-6 at t = 1, 0.25 at t = 0.5
+        t = flat[0]
+        return t - (1.0 - 1e-6) * t * t, tf.constant(0.0)
+
+    accepted, tries, flat_new, _, _ = backtracking_line_search(
+        nearly_flat_at_full_step, flat_old, step, tf.constant(0.0), 0.01, 0.5, 10,
+        expected_improvement=1.0, accept_ratio=0.1)
+    assert bool(accepted) and int(tries) == 2  # the full step's 1e-6 gain is refused, the half step taken
+    np.testing.assert_allclose(flat_new.numpy(), [0.5, 0.0])
+
+    def noise(flat):  # "improves" by float32 noise at every step size
+        return tf.constant(1e-7), tf.constant(0.0)
+
+    accepted, tries, flat_new, _, _ = backtracking_line_search(
+        noise, flat_old, step, tf.constant(0.0), 0.01, 0.5, 10, expected_improvement=1.0, accept_ratio=0.1)
+    assert not bool(accepted) and int(tries) == 10
+    assert flat_new.numpy().tobytes() == flat_old.numpy().tobytes()
+
+
+@pytest.mark.parametrize("ratio", [0.0, -0.1, 1.5])
+def test_accept_ratio_outside_zero_one_is_refused(ratio):
+    with pytest.raises(ValueError, match="accept_ratio"):
+        TRPOStepSettings(accept_ratio=ratio)
+    assert TRPOStepSettings(accept_ratio=1.0).accept_ratio == 1.0
+
+
+@pytest.mark.parametrize("jit, value", [(False, 0.0), (False, 0.1), (True, -3.7)])
+def test_zero_or_constant_advantages_report_a_zero_gradient_and_keep_weights(jit, value):
+    actor = _actor("gaussian")
+    obs, actions, _ = _batch(actor)
+    before = _weights(actor)
+    info = TRPOPolicyStep(actor, jit_compile=jit)(obs, actions, np.full(len(obs), value, np.float32))
+    assert not info["accepted"] and info["status"] == 4 and info["grad_norm"] == 0.0
+    assert info["reason"] == "zero policy gradient: advantages are all zero or constant"
+    assert _weights(actor) == before
+
+
+def test_fisher_rows_are_a_seeded_random_subset_covering_every_env():
+    """On a time-major [T·n_envs] batch, a stride of n_envs would keep env 0 only."""
+    n_steps, n_envs = 256, 8
+    rows = fisher_rows(tf.constant(n_steps * n_envs), n_envs, tf.constant([3, 0], tf.int64)).numpy()
+    assert len(rows) == n_steps and len(np.unique(rows)) == n_steps
+    assert rows.min() >= 0 and rows.max() < n_steps * n_envs
+    per_env = np.bincount(rows % n_envs, minlength=n_envs)
+    assert per_env.min() >= 12 and per_env.max() <= 60  # ~32 each (binomial sd ~5)
+    again = fisher_rows(tf.constant(n_steps * n_envs), n_envs, tf.constant([3, 0], tf.int64)).numpy()
+    other = fisher_rows(tf.constant(n_steps * n_envs), n_envs, tf.constant([4, 0], tf.int64)).numpy()
+    np.testing.assert_array_equal(rows, again)
+    assert not np.array_equal(rows, other)
+    assert len(fisher_rows(tf.constant(10), 3, tf.constant([0, 0], tf.int64))) == 4  # ⌈10 / 3⌉
+
+
+def test_fisher_subsample_of_a_time_major_batch_sees_every_env():
+    """Env 0 sits still (one repeated observation), the other envs move. A Fisher matrix estimated on env 0
+    alone misjudges the step's size on the full batch; a random sub-sample sizes it like the full Fisher."""
+    n_steps, n_envs = 256, 8
+    actor = _actor("gaussian")
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(n_steps, n_envs, 5)).astype(np.float32)
+    obs[:, 0] = obs[0, 0]
+    obs = obs.reshape(-1, 5)  # time-major flattening, as the runner does
+    actions = actor(obs).sample(seed=1).numpy()
+    adv = (actions[:, 0] * (1.0 + obs[:, 0]) + 0.1 * rng.normal(size=len(obs))).astype(np.float32)
+    start = [v.numpy() for v in actor.variables]
+
+    def step(subsample: int, seed: int):
+        for variable, value in zip(actor.variables, start):
+            variable.assign(value)
+        settings = TRPOStepSettings(fisher_subsample=subsample, cg_iters=20)
+        return TRPOPolicyStep(actor, settings, jit_compile=False)(obs, actions, adv, fisher_seed=seed)
+
+    full = step(1, 0)
+    sub = step(n_envs, 0)
+    assert full["accepted"] and sub["accepted"]
+    assert sub["backtracks"] == full["backtracks"]
+    assert 0.5 * full["kl"] < sub["kl"] < 2.0 * full["kl"]
+
+
+def test_fisher_seed_is_used_and_the_compiled_step_is_traced_once():
+    actor = _actor("gaussian")
+    obs, actions, adv = _batch(actor, n=1024)
+    start = [v.numpy() for v in actor.variables]
+    step = TRPOPolicyStep(actor, TRPOStepSettings(fisher_subsample=4), jit_compile=True)
+    results = []
+    for seed in (1, 2, 1):
+        for variable, value in zip(actor.variables, start):
+            variable.assign(value)
+        assert step(obs, actions, adv, fisher_seed=seed)["accepted"]
+        results.append(_weights(actor))
+    step(obs, actions, adv)  # no seed: drawn from the step's own generator
+    assert results[0] == results[2] and results[0] != results[1]
+    assert step._compiled.experimental_get_tracing_count() == 1

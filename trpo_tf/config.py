@@ -49,6 +49,7 @@ class TRPOConfig:
     fisher_product: str = "gauss-newton"  # or "nested-tape"; equal at θ_old, Gauss-Newton is ~2x cheaper
     backtrack_coef: float = 0.5
     backtrack_iters: int = 10
+    accept_ratio: float = 0.1  # a step must realise >= this share of its expected surrogate gain
 
     # critic
     critic_lr: float = 1e-3
@@ -91,6 +92,7 @@ class TRPOConfig:
              "fisher_product must be 'gauss-newton' or 'nested-tape'"),
             (0.0 < self.backtrack_coef < 1.0, "backtrack_coef must be in (0, 1)"),
             (self.backtrack_iters >= 1, "backtrack_iters must be >= 1"),
+            (0.0 < self.accept_ratio <= 1.0, "accept_ratio must be in (0, 1]"),
             (self.critic_lr > 0, "critic_lr must be > 0"),
             (self.critic_epochs >= 0, "critic_epochs must be >= 0"),
             (self.critic_batch_size >= 1, "critic_batch_size must be >= 1"),

@@ -5,7 +5,9 @@
     Fv = Jᵀ · H_z · (J · v) + damping · v                               Gauss-Newton form (default), or
     Fv = ∇θ( (∇θ KL(π_old ‖ π_θ)) · v ) + damping · v                  nested GradientTape
     step = √(2δ / xᵀFx) · x                                             largest step of the quadratic model
-    θ_new = θ_old + 0.5ᵏ · step,  the smallest k with KL ≤ δ and L improved; else θ_old
+    θ_new = θ_old + 0.5ᵏ · step,  the smallest k with KL ≤ δ and L(θ_new) − L(θ_old) > 0 and
+                                    ≥ accept_ratio · 0.5ᵏ · gᵀstep (a real share of the linear model's
+                                    promise, Schulman's original code); else θ_old
 
 The two Fisher-vector products are equal at θ_old (the KL's gradient vanishes there, so its Hessian is the
 Gauss-Newton matrix Jᵀ H_z J; Martens 2014, "New insights and perspectives on the natural gradient", §9).
@@ -37,6 +39,7 @@ STATUS_REASONS = (
     "line search failed: no step within KL <= max_kl that improves the surrogate",
     "non-finite surrogate or gradient (check advantages and observations)",
     "non-finite conjugate-gradient solution or step (Fisher product ill-conditioned)",
+    "zero policy gradient: advantages are all zero or constant",
 )
 
 FISHER_PRODUCTS = ("gauss-newton", "nested-tape")
@@ -54,8 +57,11 @@ class TRPOStepSettings:
     backtrack_coef: float = 0.5
     backtrack_iters: int = 10
     fisher_product: str = "gauss-newton"  # or "nested-tape": equal at θ_old, Gauss-Newton is cheaper
+    accept_ratio: float = 0.1  # least share of the expected improvement a step must realise
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.accept_ratio <= 1.0:
+            raise ValueError(f"accept_ratio must be in (0, 1], got {self.accept_ratio!r}")
         if self.fisher_product not in FISHER_PRODUCTS:
             raise ValueError(f"fisher_product must be one of {FISHER_PRODUCTS}, got {self.fisher_product!r}")
 
@@ -156,16 +162,29 @@ def conjugate_gradient(matvec: Callable[[tf.Tensor], tf.Tensor], b: tf.Tensor, i
     return x, rr, i
 
 
+def fisher_rows(n: tf.Tensor, every: int, seed: tf.Tensor) -> tf.Tensor:
+    """⌈n / every⌉ distinct row indices drawn uniformly from the flattened batch (stateless, ``seed`` [2]).
+
+    A random subset, not ``[::every]``: the batch is time-major [T·n_envs], so a stride that is a multiple of
+    n_envs would keep the same envs every time (every = n_envs keeps env 0 only).
+    """
+    return tf.argsort(tf.random.stateless_uniform([n], seed))[: (n + every - 1) // every]
+
+
 def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
 
 
 def backtracking_line_search(evaluate: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]], flat_old: tf.Tensor,
                              full_step: tf.Tensor, surrogate_before: tf.Tensor, max_kl: float,
-                             coef: float = 0.5, max_tries: int | tf.Tensor = 10):
-    """Try θ_old + coefᵏ·step for k = 0, 1, …; accept the first with finite values, KL ≤ max_kl and a
-    surrogate above ``surrogate_before`` (seed 004, "Line Search"; seed 000, step 6).
+                             coef: float = 0.5, max_tries: int | tf.Tensor = 10,
+                             expected_improvement: tf.Tensor | float = 0.0, accept_ratio: float = 0.1):
+    """Try θ_old + coefᵏ·step for k = 0, 1, …; accept the first with finite values, KL ≤ max_kl and an
+    actual improvement L_new − L_old that is > 0 and ≥ accept_ratio · coefᵏ · ``expected_improvement``
+    (seed 004, "Line Search"; seed 000, step 6; the ratio test of Schulman's original TRPO code).
 
+    ``expected_improvement`` is gᵀ·full_step, the linear model's gain for the full step (0 keeps only the
+    "> 0" test). Without the ratio test a step whose gain is float32 noise above zero would be accepted.
     ``evaluate(flat_params) -> (surrogate, mean KL)``. Returns (accepted, tries, flat_new, surrogate, kl) with
     ``flat_new`` equal to ``flat_old`` element for element when nothing was accepted.
     """
@@ -174,8 +193,11 @@ def backtracking_line_search(evaluate: Callable[[tf.Tensor], tuple[tf.Tensor, tf
         return tf.logical_and(tf.logical_not(accepted), k < max_tries)
 
     def backtrack(k, accepted, surrogate_new, kl_new):
-        surrogate_new, kl_new = evaluate(flat_old + tf.pow(coef, tf.cast(k, tf.float32)) * full_step)
-        ok = _all_finite(surrogate_new, kl_new) & (kl_new <= max_kl) & (surrogate_new > surrogate_before)
+        fraction = tf.pow(coef, tf.cast(k, tf.float32))
+        surrogate_new, kl_new = evaluate(flat_old + fraction * full_step)
+        improvement = surrogate_new - surrogate_before
+        ok = (_all_finite(surrogate_new, kl_new) & (kl_new <= max_kl) & (improvement > 0.0)
+              & (improvement >= accept_ratio * fraction * expected_improvement))
         return k + 1, ok, surrogate_new, kl_new
 
     tries, accepted, surrogate_new, kl_new = tf.while_loop(
@@ -189,22 +211,33 @@ class TRPOPolicyStep:
     """Owns the compiled policy step for one actor. Call :meth:`__call__` with a rollout batch."""
 
     def __init__(self, actor: _Actor, settings: TRPOStepSettings = TRPOStepSettings(),
-                 jit_compile: bool = True) -> None:
+                 jit_compile: bool = True, seed: int = 0) -> None:
         self.actor = actor
         self.settings = settings
+        self._rng = np.random.default_rng(seed)  # Fisher sub-sample seeds when the caller passes none
         self._compiled = tf.function(self._step, jit_compile=jit_compile, reduce_retracing=True)
 
-    def __call__(self, obs: np.ndarray, actions: np.ndarray, advantages: np.ndarray) -> dict[str, float]:
-        """Run one step; returns diagnostics as Python numbers (``reason`` says why if rejected)."""
+    def __call__(self, obs: np.ndarray, actions: np.ndarray, advantages: np.ndarray,
+                 fisher_seed: int | None = None) -> dict[str, float]:
+        """Run one step; returns diagnostics as Python numbers (``reason`` says why if rejected).
+
+        ``fisher_seed`` picks the random Fisher sub-sample (used when ``fisher_subsample`` > 1); without it
+        the step draws one from its own generator (seeded at construction, not checkpointed: pass one drawn
+        from the run's checkpointed generator for a bit-exact resume). A tensor argument: no retracing.
+        """
+        if fisher_seed is None:
+            fisher_seed = int(self._rng.integers(2**31 - 1))
         out = self._compiled(tf.convert_to_tensor(obs, tf.float32), tf.convert_to_tensor(actions),
-                             tf.convert_to_tensor(advantages, tf.float32))
+                             tf.convert_to_tensor(advantages, tf.float32),
+                             tf.constant([fisher_seed, 0], tf.int64))
         diagnostics = {k: float(v) for k, v in out.items()}
         diagnostics["accepted"] = bool(diagnostics["accepted"])
         diagnostics["reason"] = STATUS_REASONS[int(diagnostics["status"])]
         return diagnostics
 
     # --- the compiled step -------------------------------------------------------------------------
-    def _step(self, obs: tf.Tensor, actions: tf.Tensor, advantages: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _step(self, obs: tf.Tensor, actions: tf.Tensor, advantages: tf.Tensor,
+              fisher_seed: tf.Tensor) -> dict[str, tf.Tensor]:
         s = self.settings
         variables = self.actor.trainable_variables
         params = [tf.identity(v.value) for v in variables]
@@ -218,8 +251,13 @@ class TRPOPolicyStep:
         frozen = [tf.stop_gradient(p) for p in params]
         old_dist = policy(frozen, obs)
         old_log_prob = tf.stop_gradient(old_dist.log_prob(actions))
-        obs_fisher = obs[:: s.fisher_subsample]
-        adv = (advantages - tf.reduce_mean(advantages)) / (tf.math.reduce_std(advantages) + 1e-8)
+        obs_fisher = obs if s.fisher_subsample == 1 else \
+            tf.gather(obs, fisher_rows(tf.shape(obs)[0], s.fisher_subsample, fisher_seed))
+        # Constant advantages carry no signal: make them exactly 0 (centring by a rounded mean would leave
+        # a constant residue that the division by a tiny std blows up into a random direction).
+        spread = tf.reduce_max(advantages) - tf.reduce_min(advantages)
+        adv = tf.where(spread == 0.0, tf.zeros_like(advantages),  # (a NaN spread keeps the NaNs: status 2)
+                       (advantages - tf.reduce_mean(advantages)) / (tf.math.reduce_std(advantages) + 1e-8))
 
         def surrogate(p: list[tf.Tensor]) -> tf.Tensor:
             ratio = tf.exp(policy(p, obs).log_prob(actions) - old_log_prob)
@@ -243,27 +281,30 @@ class TRPOPolicyStep:
         # 3. natural gradient direction x ≈ F⁻¹ g, and the largest step √(2δ / xᵀFx)·x
         gradient_ok = _all_finite(surrogate_before, g)
         safe_g = tf.where(gradient_ok, g, tf.zeros_like(g))
+        gradient_zero = tf.reduce_all(tf.equal(safe_g, 0.0))
         x, cg_residual, cg_iterations = conjugate_gradient(fvp, safe_g, s.cg_iters, s.cg_tol)
         xfx = tf.tensordot(x, fvp(x), 1)
         full_step = tf.sqrt(2.0 * s.max_kl / xfx) * x
         step_ok = tf.logical_and(_all_finite(x, full_step), xfx > 0.0)
-        can_search = tf.logical_and(gradient_ok, step_ok)
+        can_search = gradient_ok & ~gradient_zero & step_ok
         full_step = tf.where(can_search, full_step, tf.zeros_like(full_step))
+        expected_improvement = tf.tensordot(safe_g, full_step, 1)  # gᵀ·step, the linear model's gain
 
-        # 4. backtracking line search: accept the first 0.5ᵏ·step with KL ≤ δ and L improved
+        # 4. backtracking line search: the first 0.5ᵏ·step with KL ≤ δ and L improved by a real share of
+        #    the expected 0.5ᵏ·gᵀstep
         def evaluate(flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             candidate = unflatten(flat, params)
             return surrogate(candidate), mean_kl(policy, candidate, obs, old_dist)
 
         accepted, tries, flat_new, surrogate_after, kl = backtracking_line_search(
             evaluate, flat_old, full_step, surrogate_before, s.max_kl, s.backtrack_coef,
-            tf.where(can_search, s.backtrack_iters, 0))
+            tf.where(can_search, s.backtrack_iters, 0), expected_improvement, s.accept_ratio)
 
         # 5. write the weights once: the accepted candidate, or θ_old exactly
         for variable, value in zip(variables, unflatten(flat_new, params)):
             variable.assign(value)
 
-        status = tf.where(~gradient_ok, 2, tf.where(~step_ok, 3, tf.where(accepted, 0, 1)))
+        status = tf.where(~gradient_ok, 2, tf.where(gradient_zero, 4, tf.where(~step_ok, 3, tf.where(accepted, 0, 1))))
         entropy = tf.reduce_mean(old_dist.entropy())
         mean_std = tf.reduce_mean(tf.exp(self.actor.log_std)) if isinstance(self.actor, GaussianActor) \
             else tf.constant(0.0)
@@ -278,7 +319,7 @@ class TRPOPolicyStep:
             "cg_iterations": tf.cast(cg_iterations, tf.float32),
             "grad_norm": tf.norm(g),
             "step_norm": tf.norm(flat_new - flat_old),
-            "expected_improvement": tf.tensordot(g, full_step, 1),
+            "expected_improvement": expected_improvement,
             "entropy": entropy,
             "mean_std": mean_std,
         }
