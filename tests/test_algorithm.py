@@ -46,6 +46,27 @@ def test_update_takes_a_real_batch_and_returns_diagnostics():
     assert not np.allclose(algo.normalizer.numpy_params()[0], before)  # statistics updated after the fits
 
 
+def test_config_reaches_the_policy_step_and_the_fisher_seed_is_honoured():
+    config = TRPOConfig(task="Pendulum-v1", accept_ratio=0.5, fisher_subsample=4, **FAST)
+    env = robots.make_env("Pendulum-v1")
+    algos = [TRPO(env.observation_space, env.action_space, config) for _ in range(3)]
+    env.close()
+    assert algos[0].policy_step.settings.accept_ratio == 0.5 and algos[0].policy_step.settings.fisher_subsample == 4
+    for algo in algos[1:]:  # the same initial weights in all three
+        for a, b in zip(algo.actor.variables, algos[0].actor.variables):
+            a.assign(b)
+        for a, b in zip(algo.critic.variables, algos[0].critic.variables):
+            a.assign(b)
+    collector = _collector("Pendulum-v1", algos[0].actor, 2, seed=1)
+    try:
+        batch = collector.collect(128, np.random.default_rng(0))
+    finally:
+        collector.close()
+    out = [algo.update(batch, critic_seed=0, fisher_seed=seed) for algo, seed in zip(algos, (7, 7, 8))]
+    assert out[0]["kl"] == out[1]["kl"] and out[0]["surrogate_improvement"] == out[1]["surrogate_improvement"]
+    assert out[0]["kl"] != out[2]["kl"]  # another random quarter of the batch for the Fisher products
+
+
 def test_the_first_batch_is_normalized_by_statistics_collected_before_the_first_update(tmp_path):
     """Hopper's first observation entry is the torso height (≈ 1.25 m): under identity statistics the first
     batch would reach the policy un-normalized, and iteration 1 would then jump to its statistics unchecked."""

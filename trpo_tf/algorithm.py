@@ -38,8 +38,10 @@ class TRPO:
                                                config.obs_clip)
         self.normalizer = self.actor.normalizer  # shared with the critic
         self.policy_step = TRPOPolicyStep(self.actor, TRPOStepSettings(
-            config.max_kl, config.cg_iters, config.cg_tol, config.cg_damping, config.fisher_subsample,
-            config.backtrack_coef, config.backtrack_iters, config.fisher_product), jit_compile=config.jit_compile)
+            max_kl=config.max_kl, cg_iters=config.cg_iters, cg_tol=config.cg_tol, cg_damping=config.cg_damping,
+            fisher_subsample=config.fisher_subsample, backtrack_coef=config.backtrack_coef,
+            backtrack_iters=config.backtrack_iters, fisher_product=config.fisher_product,
+            accept_ratio=config.accept_ratio), jit_compile=config.jit_compile, seed=config.seed)
         self.critic_trainer = CriticTrainer(self.critic, config.critic_lr, config.critic_epochs,
                                             config.critic_batch_size, jit_compile=config.jit_compile)
         self.reward_scaler = RewardScaler(config.n_envs, config.gamma) if config.normalize_reward else None
@@ -71,14 +73,15 @@ class TRPO:
                                           self.config.gamma, self.config.gae_lambda)
         return advantages, returns, values
 
-    def update(self, batch: RolloutBatch, critic_seed: int) -> dict[str, Any]:
-        """One TRPO iteration on ``batch``; ``critic_seed`` fixes the critic's minibatch shuffles.
+    def update(self, batch: RolloutBatch, critic_seed: int, fisher_seed: int | None = None) -> dict[str, Any]:
+        """One TRPO iteration on ``batch``; ``critic_seed`` fixes the critic's minibatch shuffles and
+        ``fisher_seed`` the random Fisher sub-sample (``fisher_subsample`` > 1; None: the step's own draw).
         Returns the diagnostics (policy step incl. GAE, critic fit, timings)."""
         t0 = time.perf_counter()
         advantages, returns, values = self.advantages(batch)
         obs = batch.obs.reshape(-1, batch.obs.shape[-1])
         actions = batch.actions.reshape(obs.shape[0], *batch.actions.shape[2:])
-        policy = self.policy_step(obs, actions, advantages.reshape(-1))
+        policy = self.policy_step(obs, actions, advantages.reshape(-1), fisher_seed=fisher_seed)
         t1 = time.perf_counter()
         critic = self.critic_trainer.fit(obs, returns.reshape(-1), seed=critic_seed)
         t2 = time.perf_counter()

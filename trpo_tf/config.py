@@ -45,7 +45,7 @@ class TRPOConfig:
     cg_iters: int = 10
     cg_tol: float = 1e-10
     cg_damping: float = 0.1
-    fisher_subsample: int = 1  # Fv on every k-th sample (Schulman's thesis, §C.2)
+    fisher_subsample: int = 1  # Fv on a random 1/k of the samples, seeded per iteration (Schulman thesis, §C.2)
     fisher_product: str = "gauss-newton"  # or "nested-tape"; equal at θ_old, Gauss-Newton is ~2x cheaper
     backtrack_coef: float = 0.5
     backtrack_iters: int = 10

@@ -167,7 +167,9 @@ class Trainer:
         t0 = time.perf_counter()
         batch = collector.collect(cfg.n_steps, self.rng)
         t1 = time.perf_counter()
-        diagnostics = self.algorithm.update(batch, critic_seed=int(self.rng.integers(2**31 - 1)))
+        # Both seeds come from the run's checkpointed generator: a resumed run draws what it would have.
+        critic_seed, fisher_seed = (int(x) for x in self.rng.integers(2**31 - 1, size=2))
+        diagnostics = self.algorithm.update(batch, critic_seed=critic_seed, fisher_seed=fisher_seed)
         acting.refresh(self.actor)
         self.counters.assign_add([1, batch.n_steps])
 
