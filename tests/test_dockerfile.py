@@ -48,7 +48,7 @@ def test_ci_builds_and_smoke_runs_the_image() -> None:
     assert ci.index('bash -c "$test_command"') < ci.index("docker/build.sh --debootstrap")
     assert "apt-get install" in ci and "podman" in ci and "debootstrap" in ci
     build = (ROOT / "docker" / "build.sh").read_text()
-    for needed in ("pip wheel --quiet --wheel-dir wheels .",
+    for needed in ("pip wheel --quiet --find-links wheels --wheel-dir wheels .",
                    "debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm",
                    "import -", "--isolation chroot", "--build-arg", 'smoke="trpo demo"', "RUN %s"):
         assert needed in build, needed
