@@ -99,7 +99,9 @@ def test_runtime_folder_links_the_runtime_modules() -> None:
         assert link.resolve() == (ROOT / "export" / name).resolve()
 
 
-def test_runtime_installs_alone_and_runs_an_exported_policy(tmp_path: Path, tmp_path_factory) -> None:
+def test_runtime_installs_alone_and_runs_an_exported_policy(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     _, result = exported_run("hopper-bullet", tmp_path_factory)   # trained + exported by the real exporter
     # A copy of the checkout's two folders, so pip's in-place build does not write into the repository.
     src = tmp_path / "src"
@@ -112,7 +114,7 @@ def test_runtime_installs_alone_and_runs_an_exported_policy(tmp_path: Path, tmp_
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env, timeout=120)
     py = venv / "bin" / "python"
     pip = subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "./runtime"],
-                         cwd=src, env=env, capture_output=True, text=True, timeout=300)
+                         cwd=src, env=env, capture_output=True, text=True, timeout=600)
     assert pip.returncode == 0, pip.stdout[-3000:] + pip.stderr[-3000:]
 
     script = tmp_path / "robot.py"
