@@ -129,9 +129,10 @@ class CBuild:
 
     def __init__(self, directory: Path, header: str, source: str, plan: CPlan, prefix: str = DEFAULT_PREFIX):
         self.directory, self.plan, self.prefix, self.cc = directory, plan, prefix, compiler()
-        (directory / FILES[0]).write_text(header)
-        (directory / FILES[1]).write_text(source)
-        (directory / "harness.c").write_text(harness_source(plan, prefix))
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / FILES[0]).write_text(header, encoding="ascii")
+        (directory / FILES[1]).write_text(source, encoding="ascii")
+        (directory / "harness.c").write_text(harness_source(plan, prefix), encoding="ascii")
         self._run([*self.cc, *STRICT_FLAGS, "-fstack-usage", "-c", FILES[1], "-o", "policy.o"], "policy.c")
         lib = directory / "harness.so"
         self._run([*self.cc, *STRICT_FLAGS, "-fPIC", "-shared", "harness.c", "-o", lib.name, "-lm"], "harness.c")
@@ -321,7 +322,7 @@ def write_files_atomic(out_dir: Path, files: dict[str, str]) -> None:
             tmp = str(out_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             temps.append((tmp, target))
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            with os.fdopen(fd, "w", encoding="ascii") as f:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
