@@ -173,11 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                         "the compiled C call next to act() and raw onnxruntime (needs the onnx package and cc)")
     args = parser.parse_args(argv)
     if args.c:
-        from export.c_bench import bench_c, print_c  # onnx + a C compiler: the training machine's extras
+        from export.c_bench import main_c  # onnx + a C compiler: the training machine's extras
 
-        c_result = bench_c(args.file, args.n)
-        print(json.dumps(c_result, indent=2)) if args.json else print_c(c_result)
-        return 0 if all(c_result["floors"].values()) else 1
+        return main_c(args.file, args.n, args.json, realtime=not args.no_realtime)
     result = bench_runtime(args.file, args.n, args.loop_seconds, args.rate_hz, realtime=not args.no_realtime)
     if args.json:
         print(json.dumps(result, indent=2))

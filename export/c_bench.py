@@ -15,8 +15,10 @@ stack from ``-fstack-usage``). Without FILE the 64×64 tanh test MLP of export/b
 from __future__ import annotations
 
 import ctypes
+import datetime
 import json
 import os
+import platform
 import subprocess
 import tempfile
 from pathlib import Path
@@ -25,9 +27,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from export.bench import _build_test_policy, _timed
+from export.bench import _build_test_policy, _rt_priority_if_allowed, _timed
 from export.c_export import MIN_PARITY, CBuild, compiler, export_c, load_model
 from export.c_source import generate
+from export.control import realtime_scheduling
 from export.runtime import INPUT_NAME, OUTPUT_NAME, OnnxPolicy, session_options
 
 SPEEDUP_FLOOR = 5.0  # issue 12: the C call at least 5× faster than OnnxPolicy.act() at batch 1
@@ -108,9 +111,18 @@ int main(int argc, char **argv)
 """
 
 
-def bench_c(path: str | os.PathLike[str] | None = None, n: int = 20_000) -> dict[str, Any]:
+def main_c(path: str | None, n: int, as_json: bool, realtime: bool = True) -> int:
+    """``trpo bench runtime --c``: print the table (or JSON); exit 1 when the 5× floor is missed."""
+    result = bench_c(path, n, realtime)
+    print(json.dumps(result, indent=2)) if as_json else print_c(result)
+    return 0 if all(result["floors"].values()) else 1
+
+
+def bench_c(path: str | os.PathLike[str] | None = None, n: int = 20_000, realtime: bool = True) -> dict[str, Any]:
     """ns per call at batch 1 of the C function, OnnxPolicy.act, raw onnxruntime and the C function via
-    ctypes, plus the footprint; a JSON-ready dict. ``floors`` says whether C ≥ 5× faster than act()."""
+    ctypes, plus the footprint; a JSON-ready dict. ``floors`` says whether C ≥ 5× faster than act().
+    All four run under SCHED_FIFO when ``realtime`` and permitted (the timing program inherits it), as
+    in export/bench.py; ``scheduling`` says which."""
     if n < 100:
         raise ValueError(f"n must be >= 100 for a meaningful p99, got {n}")
     cc = compiler()
@@ -128,20 +140,23 @@ def bench_c(path: str | os.PathLike[str] | None = None, n: int = 20_000) -> dict
         exe = d / "policy" / "timer"
         subprocess.run([*cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "timer.c", "policy.c", "-o",
                         exe.name, "-lm"], cwd=d / "policy", check=True, capture_output=True, text=True)
-        proc = subprocess.run([str(exe), str(d / "obs.bin"), str(len(obs)), str(n)], capture_output=True,
-                              text=True, check=True)
-        c_stats = json.loads(proc.stdout)
-        act_stats = _timed(policy.act, obs, n)
-        raw_stats = _timed(lambda x: raw.run([OUTPUT_NAME], {INPUT_NAME: x}), obs[:, None, :], n)
-        (d / "ctypes").mkdir()
         header, source, plan = generate(load_model(policy_path))
         build = CBuild(d / "ctypes", header, source, plan)
-        ctypes_stats = _timed(_ctypes_act(build, plan.argmax, plan.head_dim), obs, n)
+        c_act = _ctypes_act(build, plan.argmax, plan.head_dim)
+        priority = _rt_priority_if_allowed() if realtime else None
+        with realtime_scheduling(priority):  # one run, same conditions for all four
+            proc = subprocess.run([str(exe), str(d / "obs.bin"), str(len(obs)), str(n)], capture_output=True,
+                                  text=True, check=True)
+            act_stats = _timed(policy.act, obs, n)
+            raw_stats = _timed(lambda x: raw.run([OUTPUT_NAME], {INPUT_NAME: x}), obs[:, None, :], n)
+            ctypes_stats = _timed(c_act, obs, n)
+        c_stats = json.loads(proc.stdout)
     c_us = c_stats["p50_ns"] / 1e3
     return {
         "policy": "built-in 64x64 tanh MLP test policy (tests/onnx_builders.py)" if built else str(path),
         "obs_dim": m.obs_dim, "act_dim": m.act_dim, "discrete": m.discrete, "n_calls": n,
         "compiler": " ".join(cc) + " -std=c99 -O2",
+        "scheduling": f"SCHED_FIFO {priority}" if priority else "normal priority",
         "c": {"p50_us": c_us, "p99_us": c_stats["p99_ns"] / 1e3, "max_us": c_stats["max_ns"] / 1e3,
               "cpu_mean_us": c_stats["cpu_mean_ns"] / 1e3, "clock_read_us": c_stats["clock_read_ns"] / 1e3,
               "refused_calls": c_stats["failed"]},
@@ -152,7 +167,8 @@ def bench_c(path: str | os.PathLike[str] | None = None, n: int = 20_000) -> dict
                       "stack_bytes": export.footprint.stack_bytes},
         "parity": {"max_abs_error": export.max_abs_error, "n_observations": export.n_observations},
         "floors": {"c_p50>=5x_faster_than_act": act_stats["p50_us"] >= SPEEDUP_FLOOR * c_us},
-        "machine": {"cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0], "onnxruntime": ort.__version__},
+        "machine": {"date": datetime.date.today().isoformat(), "platform": platform.platform(),
+                    "cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0], "onnxruntime": ort.__version__},
     }
 
 
@@ -168,7 +184,7 @@ def _ctypes_act(build: CBuild, discrete: bool, act_dim: int) -> Any:
 def print_c(r: dict[str, Any]) -> None:
     """The human-readable table."""
     print(f"policy: {r['policy']}  (obs {r['obs_dim']}, act {r['act_dim']}, discrete={r['discrete']})")
-    print(f"batch-1 latency over {r['n_calls']} calls (µs):           p50     p99      max")
+    print(f"batch-1 latency over {r['n_calls']} calls, {r['scheduling']} (µs):  p50     p99      max")
     rows = [("C trpo_policy_act (" + r["compiler"] + ")", r["c"]), ("C via ctypes from Python", r["c_via_ctypes"]),
             ("OnnxPolicy.act()", r["act"]), ("raw onnxruntime session.run", r["raw_onnxruntime"])]
     for name, s in rows:
@@ -181,4 +197,6 @@ def print_c(r: dict[str, Any]) -> None:
           f"stack {fp['stack_bytes']} B; parity {r['parity']['max_abs_error']:.2g} on "
           f"{r['parity']['n_observations']} observations")
     ok = ", ".join(f"{k}: {'ok' if v else 'MISSED'}" for k, v in r["floors"].items())
-    print(f"floors: {ok}; machine: {r['machine']['cpus']} CPUs, load {r['machine']['load_avg_1min']:.2f}")
+    mach = r["machine"]
+    print(f"floors: {ok}; machine: {mach['date']}, {mach['platform']}, {mach['cpus']} CPUs, "
+          f"load {mach['load_avg_1min']:.2f}, onnxruntime {mach['onnxruntime']}")

@@ -231,6 +231,25 @@ static inline float {p}_tanh(float x)
 """
 
 
+def _dense_c(w: str, rows: int, cols: int, src: str, dst: str) -> str:
+    """``dst = src · W``: the whole output row is updated per input (the loop over outputs vectorizes at
+    -O2), four inputs at a time so ``dst`` is loaded and stored a quarter as often (1.6× faster here)."""
+    four = rows - rows % 4
+    text = (f"    /* dense {rows} -> {cols}: {dst} = {src} * W, a whole output row per group of inputs */\n"
+            f"    for (int j = 0; j < {cols}; ++j) {dst}[j] = 0.0f;\n")
+    if four:
+        text += (f"    for (int i = 0; i < {four}; i += 4) {{\n"
+                 f"        const float x0 = {src}[i], x1 = {src}[i + 1], x2 = {src}[i + 2], x3 = {src}[i + 3];\n"
+                 f"        for (int j = 0; j < {cols}; ++j) {{\n"
+                 f"            {dst}[j] += x0 * {w}[i][j] + x1 * {w}[i + 1][j] + x2 * {w}[i + 2][j] + x3 * {w}[i + 3][j];\n"
+                 f"        }}\n    }}\n")
+    if rows % 4:
+        text += (f"    for (int i = {four}; i < {rows}; ++i) {{\n"
+                 f"        const float x = {src}[i];\n"
+                 f"        for (int j = 0; j < {cols}; ++j) {dst}[j] += x * {w}[i][j];\n    }}\n")
+    return text.rstrip("\n")
+
+
 def render_source(plan: CPlan, prefix: str) -> str:
     """``policy.c``: the weights as ``static const`` tables and the straight-line forward pass."""
     m, n = plan.metadata, _names(prefix)
@@ -246,12 +265,7 @@ def render_source(plan: CPlan, prefix: str) -> str:
             consts.append(f"static const float {name}[{rows}][{cols}] = {{\n"
                           + ",\n".join(f"    {{\n{_table(r, '        ')}\n    }}" for r in stage.weight) + "\n};")
             dst = "head" if last else ("a" if cur != "a" else "b")
-            body.append(f"    /* dense {rows} -> {cols}: {dst} = {cur} * W (a whole output row per input) */\n"
-                        f"    for (int j = 0; j < {cols}; ++j) {dst}[j] = 0.0f;\n"
-                        f"    for (int i = 0; i < {rows}; ++i) {{\n"
-                        f"        const float x = {cur}[i];\n"
-                        f"        for (int j = 0; j < {cols}; ++j) {dst}[j] += x * {name}[i][j];\n"
-                        f"    }}")
+            body.append(_dense_c(name, rows, cols, cur, dst))
         else:
             dst = "head" if last else ("a" if cur == "obs" else cur)
             lines = [_statement(op, "" if k is None else c_float(k) if op == "elu"
