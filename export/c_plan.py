@@ -10,7 +10,8 @@ tf2onnx emits for our Gaussian and Categorical actors with tanh/relu/elu, plus t
   ``Div``, ``Min``, ``Max``, ``Clip`` — the frozen normalizer, biases, the clip to the bounds;
 * ``MatMul``/``Gemm`` with a constant weight matrix — the dense layers;
 * ``Tanh``, ``Relu``, ``Elu`` — the hidden activations (libm ``tanhf``/``expm1f``);
-* ``ArgMax`` over the last axis as the final node — the discrete head.
+* ``ArgMax`` over the last axis as the final node — the discrete head (adding an integer 0 after it, as
+  tests/onnx_builders.py does, is accepted as the identity).
 
 Generated code (see docs/runtime.md): C99, ``static const`` weights (flash), two stack buffers of the
 widest layer, no heap, no writable globals, libm only. Consecutive element-wise nodes are fused into one
@@ -129,9 +130,12 @@ def plan_from_model(model: onnx.ModelProto) -> CPlan:
         if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
             raise UnsupportedGraphError(f"unsupported operator {node.op_type!r} in {where}; the C export "
                                         f"handles {', '.join(SUPPORTED_OPS)}")
-        if argmax:
-            raise UnsupportedGraphError(f"{where} follows ArgMax; ArgMax must be the last node")
         data = [i for i in node.input if i and i not in consts]
+        if argmax:
+            if node.op_type in ("Add", "Sub") and data == [current] and _is_zero_index(node, consts):
+                current = node.output[0]  # adding an integer 0 to the index is the identity
+                continue
+            raise UnsupportedGraphError(f"{where} follows ArgMax; ArgMax must be the last node")
         if data != [current] or len(node.output) != 1:
             raise UnsupportedGraphError(f"{where} is not part of one chain from {INPUT_NAME!r} (inputs "
                                         f"{list(node.input)}, expected the output of the previous node)")
@@ -205,6 +209,11 @@ def _pointwise(node: onnx.NodeProto, consts: dict[str, np.ndarray], attrs: dict,
     if len(node.input) != 2 or len(const) != 1 or (op in ("Sub", "Div") and node.input[1] not in consts):
         raise UnsupportedGraphError(f"{where}: expected (data, constant) inputs, got {list(node.input)}")
     return [(op.lower(), _operand(_float32(consts[const[0]], where), width, where))]
+
+
+def _is_zero_index(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> bool:
+    values = [consts[i] for i in node.input if i in consts]
+    return len(values) == 1 and values[0].dtype.kind == "i" and values[0].size == 1 and not values[0].any()
 
 
 def _float32(value: np.ndarray, where: str) -> np.ndarray:

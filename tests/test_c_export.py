@@ -234,6 +234,22 @@ def test_header_macros_carry_the_metadata(exports, tmp_path: Path) -> None:
         assert field.name in header and f"[{field.unit}]" in header
 
 
+def test_a_prefix_renames_every_symbol_and_macro(onnx_files, tmp_path: Path) -> None:
+    result = export_c(onnx_files["cartpole"], tmp_path / "arm", prefix="arm_policy")
+    header, source = Path(result.header).read_text(), Path(result.source).read_text()
+    assert "int arm_policy_act(const float obs[ARM_POLICY_OBS_DIM], int *action);" in header
+    assert "trpo_policy" not in header + source and "TRPO_POLICY" not in header + source
+    proc = subprocess.run([*compiler(), *STRICT, "-c", "policy.c", "-o", str(tmp_path / "p.o")],
+                          cwd=tmp_path / "arm", capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    defined = subprocess.run(["nm", "-g", "--defined-only", str(tmp_path / "p.o")], capture_output=True,
+                             text=True).stdout.split()
+    assert "arm_policy_act" in defined
+    with pytest.raises(ValueError, match="C identifier"):
+        export_c(onnx_files["cartpole"], tmp_path / "bad", prefix="2bad-name")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_a_header_from_another_export_does_not_compile(exports, tmp_path: Path) -> None:
     a, b = Path(exports["cartpole"].header).parent, Path(exports["cartpole-elu"].header).parent
     shutil.copy(a / "policy.c", tmp_path / "policy.c")
