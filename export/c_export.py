@@ -198,7 +198,8 @@ def harness_source(plan: CPlan, prefix: str) -> str:
             f"int harness_act(const float *obs, int n, {out_t} *out, int *codes);\n"
             + (f"float harness_tanh(float x);\n{tanh}" if tanh else "")
             + f"\nint harness_forward(const float *obs, int n, float *head)\n{{\n"
-            f"    for (int r = 0; r < n; ++r) {p}_forward(obs + (long)r * {P}_OBS_DIM, head + (long)r * {plan.head_dim});\n"
+            f"    for (int r = 0; r < n; ++r) {{\n"
+            f"        {p}_forward(obs + (long)r * {P}_OBS_DIM, head + (long)r * {plan.head_dim});\n    }}\n"
             f"    return 0;\n}}\n\n"
             f"int harness_act(const float *obs, int n, {out_t} *out, int *codes)\n{{\n"
             f"    for (int r = 0; r < n; ++r) codes[r] = {p}_act(obs + (long)r * {P}_OBS_DIM, {out_row});\n"

@@ -9,14 +9,15 @@ tf2onnx emits for our Gaussian and Categorical actors with tanh/relu/elu, plus t
 * element-wise with a constant operand (scalar or one value per element): ``Sub``, ``Add``, ``Mul``,
   ``Div``, ``Min``, ``Max``, ``Clip`` — the frozen normalizer, biases, the clip to the bounds;
 * ``MatMul``/``Gemm`` with a constant weight matrix — the dense layers;
-* ``Tanh``, ``Relu``, ``Elu`` — the hidden activations (libm ``tanhf``/``expm1f``);
+* ``Tanh``, ``Relu``, ``Elu`` — the hidden activations (our own branch-free tanh, libm ``expm1f``);
 * ``ArgMax`` over the last axis as the final node — the discrete head (adding an integer 0 after it, as
   tests/onnx_builders.py does, is accepted as the identity).
 
 Generated code (see docs/runtime.md): C99, ``static const`` weights (flash), two stack buffers of the
-widest layer, no heap, no writable globals, libm only. Consecutive element-wise nodes are fused into one
-loop; a dense layer accumulates a whole output row per input element (``y += x[i]·W[i,:]``), the loop
-order gcc vectorizes at ``-O2`` (FACTS.md: row dot products do not vectorize without ``-ffast-math``).
+widest layer, no heap, no writable globals, libm at most. Consecutive element-wise nodes are fused into
+one loop; a dense layer accumulates a whole output row per group of four inputs
+(``y += x[i]·W[i,:] + … + x[i+3]·W[i+3,:]``), the loop order gcc vectorizes at ``-O2`` (FACTS.md: row
+dot products do not vectorize without ``-ffast-math``); see :mod:`export.c_source`.
 ``<prefix>_act`` refuses a non-finite observation (returns ``<PREFIX>_ERR_OBS_NONFINITE``, action
 untouched), refuses a non-finite network output the same way, and clips a continuous action once more
 into the metadata bounds rounded inward to float32, so an action is never outside the robot's limits.
