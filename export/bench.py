@@ -1,7 +1,6 @@
 """Latency of the robot-side runtime: ``OnnxPolicy.act`` vs raw onnxruntime, and a 1 kHz ControlLoop.
 
     trpo bench runtime FILE.onnx [--json]          python benchmarks/bench_runtime.py [FILE.onnx] [--json]
-    trpo bench runtime FILE.onnx --c               the exported C function next to act() (export/c_bench.py)
 
 numpy + onnxruntime only, like the runtime it measures. Without FILE a 64×64 tanh MLP
 (obs 11, act 3, the Hopper shapes) is built with :mod:`export.builders` (needs `onnx`) and the output says so. Floors
@@ -169,13 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-hz", type=float, default=1000.0, help="control loop rate (default 1000)")
     parser.add_argument("--no-realtime", action="store_true", help="do not try SCHED_FIFO for the loop")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--c", action="store_true", help="export the policy to C (export/c_export.py) and time "
-                        "the compiled C call next to act() and raw onnxruntime (needs the onnx package and cc)")
     args = parser.parse_args(argv)
-    if args.c:
-        from export.c_bench import main_c  # onnx + a C compiler: the training machine's extras
-
-        return main_c(args.file, args.n, args.json, realtime=not args.no_realtime)
     result = bench_runtime(args.file, args.n, args.loop_seconds, args.rate_hz, realtime=not args.no_realtime)
     if args.json:
         print(json.dumps(result, indent=2))

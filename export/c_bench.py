@@ -14,6 +14,7 @@ stack from ``-fstack-usage``). Without FILE the 64×64 tanh test MLP of export/b
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import datetime
 import json
@@ -111,10 +112,18 @@ int main(int argc, char **argv)
 """
 
 
-def main_c(path: str | None, n: int, as_json: bool, realtime: bool = True) -> int:
-    """``trpo bench runtime --c``: print the table (or JSON); exit 1 when the 5× floor is missed."""
-    result = bench_c(path, n, realtime)
-    print(json.dumps(result, indent=2)) if as_json else print_c(result)
+def main(argv: list[str] | None = None) -> int:
+    """``trpo bench runtime [FILE] --c`` / ``benchmarks/bench_runtime.py [FILE] --c``: print the table (or
+    JSON); exit 1 when the 5× floor is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", nargs="?", help="exported policy .onnx (default: the 64x64 test MLP)")
+    parser.add_argument("--c", action="store_true", help="accepted for symmetry with bench_runtime.py")
+    parser.add_argument("--n", type=int, default=20_000, help="timed calls of each kind (default 20000)")
+    parser.add_argument("--no-realtime", action="store_true", help="do not try SCHED_FIFO")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    result = bench_c(args.file, args.n, realtime=not args.no_realtime)
+    print(json.dumps(result, indent=2)) if args.json else print_c(result)
     return 0 if all(result["floors"].values()) else 1
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from export.c_bench import bench_c, main_c
+from export.c_bench import bench_c, main
 from onnx_builders import write_mlp
 
 
@@ -28,7 +28,7 @@ def test_c_bench_on_the_built_in_policy() -> None:
 
 def test_c_bench_cli_json_on_a_discrete_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_mlp(tmp_path / "disc.onnx", discrete=True, act_dim=4)
-    code = main_c(str(path), 200, as_json=True, realtime=False)
+    code = main([str(path), "--c", "--json", "--n", "200", "--no-realtime"])
     r = json.loads(capsys.readouterr().out)
     assert r["policy"] == str(path) and r["discrete"] is True and r["c"]["refused_calls"] == 0
     assert code == (0 if all(r["floors"].values()) else 1)
