@@ -162,7 +162,7 @@ def bench_c(path: str | os.PathLike[str] | None = None, n: int = 20_000, realtim
         c_stats = json.loads(proc.stdout)
     c_us = c_stats["p50_ns"] / 1e3
     return {
-        "policy": "built-in 64x64 tanh MLP test policy (tests/onnx_builders.py)" if built else str(path),
+        "policy": "built-in 64x64 tanh MLP test policy (export/builders.py)" if built else str(path),
         "obs_dim": m.obs_dim, "act_dim": m.act_dim, "discrete": m.discrete, "n_calls": n,
         "compiler": " ".join(cc) + " -std=c99 -O2",
         "scheduling": f"SCHED_FIFO {priority}" if priority else "normal priority",

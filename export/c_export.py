@@ -19,9 +19,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
-import secrets
 import shlex
 import shutil
 import subprocess
@@ -34,26 +34,15 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from export.c_plan import CPlan, Pointwise, UnsupportedGraphError
+from export.c_plan import CPlan, Pointwise
 from export.c_source import DEFAULT_PREFIX, generate
+from export.errors import CompilerNotFoundError, CParityError, UnsupportedGraphError
 from export.runtime import INPUT_NAME, OUTPUT_NAME, OnnxPolicy, session_options
+from trpo_tf.files import atomic_path
 
 MIN_PARITY = 1000
 STRICT_FLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic")
 FILES = ("policy.h", "policy.c")
-
-
-class CParityError(ValueError):
-    """The compiled C disagrees with onnxruntime by more than the tolerance; nothing was written."""
-
-    def __init__(self, max_abs_error: float, tolerance: float, n_observations: int, detail: str = "") -> None:
-        self.max_abs_error, self.tolerance, self.n_observations = max_abs_error, tolerance, n_observations
-        super().__init__(f"C parity check failed: max abs error {max_abs_error:.3g} > tolerance {tolerance:.3g} "
-                         f"on {n_observations} observations{detail}; no file was written")
-
-
-class CompilerNotFoundError(RuntimeError):
-    """No C compiler on this machine (set ``CC`` or install gcc)."""
 
 
 @dataclass(frozen=True)
@@ -313,23 +302,9 @@ def check_c_parity(model: onnx.ModelProto, plan: CPlan, build: CBuild, obs: np.n
 
 
 def write_files_atomic(out_dir: Path, files: dict[str, str]) -> None:
-    """Write every file through a temporary file in ``out_dir``, then rename them all; on any error the
-    previous files stay and no temporary file is left."""
+    """Write every file through a temporary file in ``out_dir`` (:func:`trpo_tf.files.atomic_path`, nested),
+    renamed only when all were written; on any error the previous files stay and no temporary is left."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    temps: list[tuple[str, Path]] = []
-    try:
+    with contextlib.ExitStack() as stack:
         for name, text in files.items():
-            target = out_dir / name
-            tmp = str(out_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            temps.append((tmp, target))
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-        for tmp, target in temps:
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            stack.enter_context(atomic_path(out_dir / name)).write_text(text, encoding="ascii")

@@ -11,7 +11,7 @@ tf2onnx emits for our Gaussian and Categorical actors with tanh/relu/elu, plus t
 * ``MatMul``/``Gemm`` with a constant weight matrix — the dense layers;
 * ``Tanh``, ``Relu``, ``Elu`` — the hidden activations (our own branch-free tanh, libm ``expm1f``);
 * ``ArgMax`` over the last axis as the final node — the discrete head (adding an integer 0 after it, as
-  tests/onnx_builders.py does, is accepted as the identity).
+  export/builders.py does, is accepted as the identity).
 
 Generated code (see docs/runtime.md): C99, ``static const`` weights (flash), two stack buffers of the
 widest layer, no heap, no writable globals, libm at most. Consecutive element-wise nodes are fused into
@@ -33,15 +33,12 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from export.errors import UnsupportedGraphError
 from export.metadata import PolicyMetadata
 from export.runtime import INPUT_NAME, OUTPUT_NAME, float32_bounds
 
 ELEMENTWISE = ("Sub", "Add", "Mul", "Div", "Min", "Max", "Clip", "Tanh", "Relu", "Elu", "Identity")
 SUPPORTED_OPS = tuple(sorted(ELEMENTWISE + ("MatMul", "Gemm", "ArgMax")))
-
-
-class UnsupportedGraphError(ValueError):
-    """The ONNX file is not a graph this translator can render faithfully (a user error)."""
 
 
 # ---------------------------------------------------------------------------------------------- the plan

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from export.c_bench import bench_c, main
-from onnx_builders import write_mlp
+from export.builders import write_mlp
 
 
 def test_c_bench_on_the_built_in_policy() -> None:

@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,12 @@ import pytest
 
 from export.c_export import (CBuild, CParityError, MIN_PARITY, check_c_parity, compiler, export_c, load_model,
                              parity_observations)
-from export.c_plan import UnsupportedGraphError, plan_from_model
+from export.c_plan import plan_from_model
+from export.errors import UnsupportedGraphError
 from export.metadata import PolicyMetadata
 from export.runtime import float32_bounds
+from export.builders import build_mlp_model, write_mlp
 from export.sim import SimulatedRobot, run_onnx
-from onnx_builders import build_mlp_model, write_mlp
 from trained_runs import TINY, exported_run
 from trpo_tf import TRPOConfig, load_policy, train
 
@@ -74,6 +76,17 @@ def test_parity_with_onnxruntime_on_10000_observations(onnx_files, exports, name
     assert len(obs) == 10_000 and n_recorded == 5_000 and error <= 1e-5
     if result.plan.argmax:
         assert mismatched == 0  # no exact ties on real observations
+
+
+def test_the_c_export_needs_no_tensorflow(onnx_files, tmp_path: Path) -> None:
+    """onnx, onnxruntime, the simulator and a C compiler: a fresh interpreter never loads TensorFlow."""
+    code = ("import sys\nfrom export.c_export import export_c\n"
+            f"r = export_c({str(onnx_files['inverted-pendulum'])!r}, {str(tmp_path / 'c')!r})\n"
+            "assert r.n_recorded == 500 and r.max_abs_error <= 1e-5\n"
+            "print([m for m in ('tensorflow', 'tf2onnx', 'keras', 'trpo_tf.policy') if m in sys.modules])\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_export_c_writes_both_files_and_reports(exports) -> None:
