@@ -21,6 +21,7 @@ def dispatch(args: argparse.Namespace) -> int:
     """Run the handler of ``args.command``."""
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "tasks": cmd_tasks, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
+        "export-c": cmd_export_c,
         "run-onnx": cmd_run_onnx, "render": cmd_render, "plot": cmd_plot, "bench": cmd_bench, "demo": cmd_demo,
     }
     return handlers[args.command](args)
@@ -151,14 +152,45 @@ def _plain(value: Any) -> Any:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export to ONNX; a failed parity gate raises ParityError (exit 1, nothing written)."""
+    """Export to ONNX (and with ``--format c`` on to C); a failed parity gate raises ParityError or its
+    CParityError (exit 1, nothing written by the failed step)."""
     from export.onnx import export_onnx
 
-    r = export_onnx(args.run_dir, args.out)  # load_policy checks the run dir once
+    c_out = _c_out_dir(args.out or Path(args.run_dir) / "policy_c") if args.format == "c" else None
+    r = export_onnx(args.run_dir, None if c_out else args.out)  # load_policy checks the run dir once
     print(f"wrote {r.path} (+ {r.sidecar}) in {r.seconds:.1f} s, opset {r.opset}")
     print(f"  parity vs TensorFlow: max abs error {r.max_abs_error:.3g} (tolerance {r.tolerance:g}) on "
           f"{r.n_observations} observations, {r.n_recorded} recorded in the simulator")
+    if c_out is not None:
+        return _export_c(r.path, c_out, args.name)
     print(f"next: trpo run-onnx {r.path}")
+    return 0
+
+
+def cmd_export_c(args: argparse.Namespace) -> int:
+    """An exported ONNX file → policy.h + policy.c, behind the C parity gate (export/c_export.py)."""
+    if not Path(args.onnx_file).is_file():
+        raise FileNotFoundError(2, "no such ONNX file", args.onnx_file)
+    return _export_c(args.onnx_file, _c_out_dir(args.out or Path(args.onnx_file).parent / "policy_c"), args.name)
+
+
+def _c_out_dir(out: str | os.PathLike) -> Path:
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out must be a directory for policy.h and policy.c; {path} is a file")
+    return path
+
+
+def _export_c(onnx_path: str | os.PathLike, out: Path, name: str) -> int:
+    from export.c_export import export_c
+
+    r = export_c(onnx_path, out, prefix=name)
+    fp = r.footprint
+    print(f"wrote {r.header} and {r.source} in {r.seconds:.1f} s")
+    print(f"  parity vs onnxruntime ({r.compiler}): max abs error {r.max_abs_error:.3g} (tolerance "
+          f"{r.tolerance:g}) on {r.n_observations} observations, {r.n_recorded} recorded in the simulator")
+    print(f"  footprint: {fp.const_bytes} B const data, policy.o {fp.text_bytes} B, stack {fp.stack_bytes} B")
+    print("next: docs/runtime.md, 'Plain C' (docs/examples/policy_loop.c is a fixed-rate loop around it)")
     return 0
 
 
@@ -205,6 +237,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         argv = ([args.onnx_file] if args.onnx_file else []) + ["--n", str(args.n)] + (["--json"] if args.json else [])
         if args.onnx_file and not Path(args.onnx_file).is_file():
             raise FileNotFoundError(2, "no such ONNX file", args.onnx_file)
+        if args.c:
+            from export.c_bench import main as bench_c_main  # onnx + a C compiler
+
+            return int(bench_c_main(argv))
         from export.bench import main as bench_runtime_main
 
         return int(bench_runtime_main(argv))
