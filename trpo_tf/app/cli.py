@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE.yaml", help="YAML file of config keys (e.g. a run's config.yaml)")
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
                    help="override config keys, values in YAML syntax: --set max_kl=0.02 hidden_sizes=[128,128]")
+    p.add_argument("--ray", metavar="ADDRESS", nargs="?", const="",
+                   help="rollout workers on Ray (vector_env=ray): a private local Ray instance, or the cluster at "
+                        "ADDRESS (auto, HOST:PORT, ray://HOST:PORT; default $RAY_ADDRESS); docs/scaling.md")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar / per-iteration lines")
 

@@ -72,7 +72,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         given = [flag for flag, value in (("--task", args.task), ("--seed", args.seed), ("--n-envs", args.n_envs),
                                           ("--out", args.out), ("--config", args.config),
-                                          ("--set", args.overrides)) if value not in (None, [])]
+                                          ("--set", args.overrides), ("--ray", args.ray))
+                 if value not in (None, [])]
         if given:
             raise UsageError(f"--resume continues with the run's own config.yaml; it accepts only --steps "
                              f"(got {', '.join(given)})")
@@ -83,6 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from trpo_tf.app.training import build_config, default_run_dir, make_trainer
 
         flags = {"total_steps": args.steps, "seed": args.seed, "n_envs": args.n_envs}
+        if args.ray is not None:
+            flags.update(vector_env="ray", ray_address=args.ray)
         config = build_config(args.task, args.config, args.overrides, flags)
         out = Path(args.out) if args.out else default_run_dir(config.task)
         result = make_trainer(config, out, progress=progress).train()
