@@ -1,31 +1,37 @@
 """Ray rollout workers on a real two-node Ray cluster (one machine): the same batches as the in-process
 collector, TensorFlow-free workers on both nodes, a SIGKILLed worker restarted and its segment collected
-again, and a raising worker's traceback on the driver.
+again, a raising worker's traceback on the driver; and ``trpo train --ray ADDRESS`` on that cluster with a
+worker and then the driver killed, resumed to the end.
 
 One cluster (head + one worker node, 1 CPU each) serves the whole module.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 import os
+import re
 import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 
-ray = pytest.importorskip("ray")
-from ray import cloudpickle  # noqa: E402
-from ray.cluster_utils import Cluster  # noqa: E402
+import ray
+from ray import cloudpickle
+from ray.cluster_utils import Cluster
 
-from trpo_tf.acting import NumpyActor  # noqa: E402
-from trpo_tf.models import build_models  # noqa: E402
-from trpo_tf.ray_rollout import RayRolloutCollector, block_sizes, concat_batches  # noqa: E402
-from trpo_tf.rollout import RolloutCollector  # noqa: E402
+from cli_helpers import TRPO, user_error_line
+from trpo_tf.acting import NumpyActor
+from trpo_tf.models import build_models
+from trpo_tf.ray_rollout import RayRolloutCollector, block_sizes, concat_batches
+from trpo_tf.rollout import RolloutCollector
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
 
@@ -204,3 +210,84 @@ def test_block_sizes_and_concatenation_of_blocks():
     _assert_same(whole, concat_batches([left.collect(30, np.random.default_rng(4)),
                                         right.collect(30, np.random.default_rng(4))]))
     assert len(whole.final_index) > 0
+
+
+# ---- `trpo train --ray ADDRESS` on the two-node cluster: a worker killed, then the driver, then resumed ----
+
+TOTAL = 12 * 512
+TRAIN = ["--task", "CartPole-v1", "--steps", str(TOTAL), "--no-progress", "--set", "n_envs=2", "n_steps=256",
+         "ray_workers=2", "jit_compile=false", "critic_epochs=2", "eval_episodes=2"]
+
+
+def _rows(run: Path) -> list[dict[str, str]]:
+    if not (run / "metrics.csv").exists():
+        return []
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _wait(condition, proc: subprocess.Popen, what: str, timeout: float = 240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        assert proc.poll() is None, f"trpo exited ({proc.returncode}) before {what}"
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _workers(log: Path) -> dict[int, tuple[int, str]]:
+    """{worker: (pid, node id)} from the driver's ``ray worker W: ... pid P on node N`` lines."""
+    found = re.findall(r"ray worker (\d+): \d+ envs, pid (\d+) on node (\w+)", log.read_text())
+    return {int(w): (int(pid), node) for w, pid, node in found}
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(cluster, tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("ray-train")
+    run, log1 = tmp / "run", tmp / "first.log"
+    with open(log1, "w") as err:
+        proc = subprocess.Popen([TRPO, "train", *TRAIN, "--ray", cluster.address, "--out", str(run)],
+                                stdout=subprocess.DEVNULL, stderr=err)
+    workers = _wait(lambda: len(_workers(log1)) == 2 and _workers(log1), proc, "both workers' log lines")
+    _wait(lambda: len(_rows(run)) >= 2, proc, "two iterations")
+    os.kill(workers[1][0], signal.SIGKILL)  # mid-training: in its segment or waiting for the next one
+    rows_at_kill = len(_rows(run))
+    _wait(lambda: "ray worker 1 died; restarted" in log1.read_text() and len(_rows(run)) >= rows_at_kill + 2,
+          proc, "the restarted worker's iterations")
+    proc.send_signal(signal.SIGKILL)  # now the driver
+    proc.wait(timeout=30)
+    rows_at_driver_kill = len(_rows(run))
+    final = subprocess.run([TRPO, "train", "--resume", str(run), "--no-progress"], capture_output=True, text=True,
+                           timeout=300)
+    return {"run": run, "workers": workers, "first_log": log1.read_text(), "rows_at_kill": rows_at_kill,
+            "rows_at_driver_kill": rows_at_driver_kill, "final": final}
+
+
+def test_training_places_workers_on_both_nodes(killed_and_resumed, cluster):
+    nodes = {node for _, node in killed_and_resumed["workers"].values()}
+    assert nodes == {n["NodeID"] for n in ray.nodes() if n["Alive"]} and len(nodes) == 2
+
+
+def test_training_survives_a_killed_worker_and_a_killed_driver(killed_and_resumed):
+    final = killed_and_resumed["final"]
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert killed_and_resumed["rows_at_kill"] < killed_and_resumed["rows_at_driver_kill"] < TOTAL // 512
+    rows = _rows(killed_and_resumed["run"])
+    assert [int(r["iteration"]) for r in rows] == list(range(1, TOTAL // 512 + 1))  # each once, in order
+    steps = [int(r["env_steps"]) for r in rows]
+    assert steps == sorted(set(steps)) and steps[-1] == TOTAL
+    assert "evaluation: return" in final.stdout
+
+
+def test_without_ray_installed_vector_env_ray_is_a_one_line_error(tmp_path):
+    out = tmp_path / "run"
+    blocked = ("import sys; sys.modules['ray'] = None  # as if Ray were not installed\n"
+               "from trpo_tf.cli import main; sys.exit(main(sys.argv[1:]))")
+    result = subprocess.run([sys.executable, "-c", blocked, "train", "--task", "cartpole", "--ray", "--out",
+                             str(out)], capture_output=True, text=True, timeout=120)
+    line = user_error_line(result)
+    assert 'pip install "trpo-tf[ray]"' in line
+    assert not out.exists()

@@ -39,7 +39,8 @@ class TRPOConfig:
     vector_env: str = "sync"  # "sync" (in-process), "async" (subprocesses, each stepping a block of envs)
     #                           or "ray" (Ray actors, each stepping a block of envs; docs/scaling.md)
     n_workers: int = 0  # "async" only: worker processes; 0 = one per CPU core
-    ray_workers: int = 2  # "ray" only: rollout workers (Ray actors)
+    ray_workers: int = 0  # "ray" only: rollout workers (Ray actors); 0 = as many as the cluster has CPUs
+    #                       for (at most n_envs)
     ray_envs_per_worker: int = 0  # "ray" only: 0 = n_envs split over the workers; else n_envs must equal
     #                               ray_workers * ray_envs_per_worker
     ray_cpus_per_worker: float = 1.0  # "ray" only: CPUs each worker reserves on its node
@@ -93,7 +94,7 @@ class TRPOConfig:
             (self.n_steps >= 1, "n_steps must be >= 1"),
             (self.vector_env in VECTOR_ENVS, "vector_env must be 'sync', 'async' or 'ray'"),
             (self.n_workers >= 0, "n_workers must be >= 0 (0 = one per CPU core)"),
-            (self.ray_workers >= 1, "ray_workers must be >= 1"),
+            (self.ray_workers >= 0, "ray_workers must be >= 0 (0 = one per free CPU of the cluster)"),
             (self.ray_envs_per_worker >= 0, "ray_envs_per_worker must be >= 0 (0 = n_envs split over the workers)"),
             (self.ray_cpus_per_worker > 0, "ray_cpus_per_worker must be > 0"),
             (RAY_ADDRESS.fullmatch(self.ray_address) is not None,
@@ -129,15 +130,16 @@ class TRPOConfig:
         return self
 
     def _ray_checks(self) -> list[tuple[bool, str]]:
+        workers, per_worker = self.ray_workers, self.ray_envs_per_worker
         return [
-            (self.ray_workers <= self.n_envs,
-             f"ray_workers ({self.ray_workers}) must be <= n_envs ({self.n_envs}): each worker steps >= 1 env"),
-            (self.ray_envs_per_worker in (0, self.n_envs / self.ray_workers),
-             f"n_envs ({self.n_envs}) must equal ray_workers x ray_envs_per_worker "
-             f"({self.ray_workers} x {self.ray_envs_per_worker}); or set ray_envs_per_worker=0 to split n_envs"),
             (importlib.util.find_spec("ray") is not None,
              "vector_env 'ray' needs Ray, which is not installed: pip install \"trpo-tf[ray]\" "
              "(or pip install \"ray>=2.60,<3\")"),
+            (workers <= self.n_envs,
+             f"ray_workers ({workers}) must be <= n_envs ({self.n_envs}): each worker steps >= 1 env"),
+            (per_worker == 0 or (self.n_envs == workers * per_worker if workers else self.n_envs % per_worker == 0),
+             f"n_envs ({self.n_envs}) must equal ray_workers x ray_envs_per_worker "
+             f"({workers or 'k'} x {per_worker}); or set ray_envs_per_worker=0 to split n_envs over the workers"),
         ]
 
     def to_dict(self) -> dict[str, Any]:

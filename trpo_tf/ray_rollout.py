@@ -66,6 +66,16 @@ class RolloutWorker:
         self.collector.envs.close()
 
 
+def plan_blocks(n_envs: int, workers: int = 0, envs_per_worker: int = 0, cpus_per_worker: float = 1.0) -> list[int]:
+    """The envs of each worker (config keys ``ray_workers``, ``ray_envs_per_worker``; 0 = derive): given
+    counts win; otherwise ``n_envs / envs_per_worker`` workers, or one per ``cpus_per_worker`` CPUs of the
+    connected cluster (at most ``n_envs``)."""
+    if not workers:
+        cpus = ray.cluster_resources().get("CPU", 1.0)
+        workers = n_envs // envs_per_worker if envs_per_worker else max(1, min(n_envs, int(cpus // cpus_per_worker)))
+    return block_sizes(n_envs, workers)
+
+
 def block_sizes(n_envs: int, n_workers: int) -> list[int]:
     """``n_envs`` split into ``n_workers`` contiguous blocks whose sizes differ by at most one."""
     if not 1 <= n_workers <= n_envs:
@@ -138,6 +148,22 @@ class RayRolloutCollector:
             raise
         for w, info in enumerate(self.infos):
             log.info("ray worker %d: %d envs, pid %d on node %s", w, self.blocks[w], info["pid"], info["node_id"])
+
+    @classmethod
+    def for_layout(cls, env_fn: Callable[[], gym.Env], n_envs: int, actor: NumpyActor, seed: int, workers: int = 0,
+                   envs_per_worker: int = 0, cpus_per_worker: float = 1.0,
+                   address: str | None = None) -> RayRolloutCollector:
+        """Connect first, then size the layout with :func:`plan_blocks` (a count of 0 is read off the cluster)."""
+        owns_ray = connect(address, max(os.cpu_count() or 1, math.ceil(workers * cpus_per_worker)))
+        try:
+            blocks = plan_blocks(n_envs, workers, envs_per_worker, cpus_per_worker)
+            collector = cls(env_fn, blocks, actor, seed, cpus_per_worker, address)
+        except BaseException:
+            if owns_ray:
+                ray.shutdown()
+            raise
+        collector.owns_ray = owns_ray
+        return collector
 
     def _start(self, w: int, seed: int, params: Any) -> Any:
         """A new actor for worker ``w``; returns the ref of its ``start`` call."""
