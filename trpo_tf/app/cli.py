@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--task", default="hopper", help="task (default hopper)")
     b.add_argument("--steps", type=_positive_int, default=20_480, help="environment steps (default 20480)")
     b.add_argument("--n-envs", type=_positive_int, help="parallel environments (default: the preset's)")
+    b.add_argument("--vector-env", metavar="MODE", nargs="+",
+                   help="compare vector envs side by side: sync, async, ray, ray:K (K Ray workers), e.g. "
+                        "--vector-env async ray:1 ray:2 (default: the preset's)")
+    b.add_argument("--rounds", type=_positive_int, default=1,
+                   help="with --vector-env: repeat the modes interleaved, report medians (default 1)")
     b.add_argument("--json", action="store_true")
     b = bench.add_parser("runtime", help="ONNX act() latency and a 1 kHz control loop")
     b.add_argument("onnx_file", metavar="FILE.onnx", nargs="?", help="exported policy (default: a test MLP)")
