@@ -13,6 +13,7 @@ import functools
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -291,3 +292,15 @@ def test_without_ray_installed_vector_env_ray_is_a_one_line_error(tmp_path):
     line = user_error_line(result)
     assert 'pip install "trpo-tf[ray]"' in line
     assert not out.exists()
+
+
+def test_an_address_that_does_not_answer_is_a_one_line_config_error():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = ("import sys\nfrom trpo_tf.config import ConfigError\nfrom trpo_tf.ray_rollout import connect\n"
+            f"try:\n    connect('127.0.0.1:{port}')\nexcept ConfigError as exc:\n    print(exc)\n    sys.exit(2)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.strip().startswith(f"cannot reach the Ray cluster at 127.0.0.1:{port}")
+    assert "tensorflow" not in result.stderr.lower()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ import ray
 from gymnasium.vector import AutoresetMode
 
 from trpo_tf.acting import NumpyActor
+from trpo_tf.config import ConfigError
 from trpo_tf.rollout import RolloutBatch, RolloutCollector
 
 log = logging.getLogger("trpo_tf")
@@ -108,16 +110,46 @@ def concat_batches(parts: Sequence[RolloutBatch]) -> RolloutBatch:
     )
 
 
-def connect(address: str | None, num_cpus: int) -> bool:
-    """Join the Ray instance at ``address`` ("auto", "host:port", "ray://host:port"), or start a private local
-    one when ``address`` is empty and ``RAY_ADDRESS`` is unset (``address="local"``: never a stale session
-    left on this machine). Returns whether this call started Ray (and so should shut it down)."""
+_started_here = False  # this process started the Ray instance it is connected to (so it shuts it down)
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Join the Ray cluster at ``address`` ("auto", "HOST:PORT", "ray://HOST:PORT"; else ``$RAY_ADDRESS``), or
+    start a private local instance (``address="local"``: never a stale session left on this machine) with
+    ``num_cpus`` CPUs (default: the machine's). No-op when already connected.
+
+    An address that does not answer, or refuses us (Ray's token authentication: ``RAY_AUTH_TOKEN``), is a
+    :class:`~trpo_tf.config.ConfigError` of one line, raised before anything is written.
+    """
+    global _started_here
     if ray.is_initialized():
-        return False
+        return
     address = address or os.environ.get("RAY_ADDRESS") or "local"
-    kwargs: dict[str, Any] = {"num_cpus": num_cpus} if address == "local" else {}
-    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, **kwargs)
-    return True
+    if address == "local":
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                 logging_level=logging.WARNING)
+        _started_here = True
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if host:  # fail in seconds, not after Ray's minutes of retries
+        try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+    try:
+        ray.init(address=address, logging_level=logging.WARNING)
+    except ConnectionError as exc:
+        raise ConfigError(f"cannot connect to the Ray cluster at {address} ({str(exc).splitlines()[0]}); if the "
+                          "cluster uses token authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to its "
+                          "token (docs/scaling.md)") from None
+
+
+def disconnect() -> None:
+    """Shut Ray down if :func:`connect` started it here; leave a joined cluster running."""
+    global _started_here
+    if _started_here and ray.is_initialized():
+        ray.shutdown()
+    _started_here = False
 
 
 class RayRolloutCollector:
@@ -132,7 +164,7 @@ class RayRolloutCollector:
                  cpus_per_worker: float = 1.0, address: str | None = None) -> None:
         self.env_fn, self.blocks, self.actor, self.seed = env_fn, list(blocks), actor, seed
         self.first_envs = [int(x) for x in np.cumsum([0] + self.blocks[:-1])]
-        self.owns_ray = connect(address, max(os.cpu_count() or 1, math.ceil(len(self.blocks) * cpus_per_worker)))
+        connect(address, max(os.cpu_count() or 1, math.ceil(len(self.blocks) * cpus_per_worker)))
         self.remote_cls = ray.remote(num_cpus=cpus_per_worker, max_restarts=0)(RolloutWorker)
         self.restarts = [0] * len(self.blocks)
         self.workers: list[Any] = [None] * len(self.blocks)
@@ -154,16 +186,13 @@ class RayRolloutCollector:
                    envs_per_worker: int = 0, cpus_per_worker: float = 1.0,
                    address: str | None = None) -> RayRolloutCollector:
         """Connect first, then size the layout with :func:`plan_blocks` (a count of 0 is read off the cluster)."""
-        owns_ray = connect(address, max(os.cpu_count() or 1, math.ceil(workers * cpus_per_worker)))
+        connect(address, max(os.cpu_count() or 1, math.ceil(workers * cpus_per_worker)))
         try:
-            blocks = plan_blocks(n_envs, workers, envs_per_worker, cpus_per_worker)
-            collector = cls(env_fn, blocks, actor, seed, cpus_per_worker, address)
+            return cls(env_fn, plan_blocks(n_envs, workers, envs_per_worker, cpus_per_worker), actor, seed,
+                       cpus_per_worker, address)
         except BaseException:
-            if owns_ray:
-                ray.shutdown()
+            disconnect()
             raise
-        collector.owns_ray = owns_ray
-        return collector
 
     def _start(self, w: int, seed: int, params: Any) -> Any:
         """A new actor for worker ``w``; returns the ref of its ``start`` call."""
@@ -225,7 +254,7 @@ class RayRolloutCollector:
         return concat_batches([results[w][0] for w in range(len(self.blocks))])
 
     def close(self) -> None:
-        """Stop the workers (and the local Ray instance if this collector started it)."""
+        """Stop the workers (and the local Ray instance if this process started it)."""
         if not ray.is_initialized():
             return
         alive = [w for w in self.workers if w is not None]
@@ -235,6 +264,4 @@ class RayRolloutCollector:
             for w in alive:
                 ray.kill(w, no_restart=True)
             self.workers = [None] * len(self.blocks)
-            if self.owns_ray:
-                ray.shutdown()
-                self.owns_ray = False
+            disconnect()
