@@ -28,7 +28,7 @@ import ray
 from ray import cloudpickle
 from ray.cluster_utils import Cluster
 
-from cli_helpers import TRPO, user_error_line
+from cli_helpers import TRPO_COMMAND, user_error_line
 from trpo_tf.acting import NumpyActor
 from trpo_tf.models import build_models
 from trpo_tf.ray_rollout import RayRolloutCollector, block_sizes, concat_batches
@@ -250,7 +250,7 @@ def killed_and_resumed(cluster, tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("ray-train")
     run, log1 = tmp / "run", tmp / "first.log"
     with open(log1, "w") as err:
-        proc = subprocess.Popen([TRPO, "train", *TRAIN, "--ray", cluster.address, "--out", str(run)],
+        proc = subprocess.Popen([*TRPO_COMMAND, "train", *TRAIN, "--ray", cluster.address, "--out", str(run)],
                                 stdout=subprocess.DEVNULL, stderr=err)
     workers = _wait(lambda: len(_workers(log1)) == 2 and _workers(log1), proc, "both workers' log lines")
     _wait(lambda: len(_rows(run)) >= 2, proc, "two iterations")
@@ -261,8 +261,8 @@ def killed_and_resumed(cluster, tmp_path_factory) -> dict:
     proc.send_signal(signal.SIGKILL)  # now the driver
     proc.wait(timeout=30)
     rows_at_driver_kill = len(_rows(run))
-    final = subprocess.run([TRPO, "train", "--resume", str(run), "--no-progress"], capture_output=True, text=True,
-                           timeout=300)
+    final = subprocess.run([*TRPO_COMMAND, "train", "--resume", str(run), "--no-progress"], capture_output=True,
+                           text=True, timeout=300)
     return {"run": run, "workers": workers, "first_log": log1.read_text(), "rows_at_kill": rows_at_kill,
             "rows_at_driver_kill": rows_at_driver_kill, "final": final}
 
@@ -286,7 +286,7 @@ def test_training_survives_a_killed_worker_and_a_killed_driver(killed_and_resume
 def test_without_ray_installed_vector_env_ray_is_a_one_line_error(tmp_path):
     out = tmp_path / "run"
     blocked = ("import sys; sys.modules['ray'] = None  # as if Ray were not installed\n"
-               "from trpo_tf.cli import main; sys.exit(main(sys.argv[1:]))")
+               "from trpo_tf.app.cli import main; sys.exit(main(sys.argv[1:]))")
     result = subprocess.run([sys.executable, "-c", blocked, "train", "--task", "cartpole", "--ray", "--out",
                              str(out)], capture_output=True, text=True, timeout=120)
     line = user_error_line(result)

@@ -243,7 +243,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         robots.resolve_task(args.task)
         overrides = {"n_envs": args.n_envs} if args.n_envs else {}
         if args.vector_env:
-            from trpo_tf.runner import config_for_task
+            from trpo_tf.app.training import config_for_task
 
             for mode in args.vector_env:  # a bad mode or layout → exit 2 before any timing
                 try:
