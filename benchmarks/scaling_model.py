@@ -37,7 +37,8 @@ def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
 
 
 def project(train: dict, updates: list[dict], nodes: list[int], workers_per_node: int, envs_per_worker: int,
-            n_steps: int, bytes_per_sample: float, bandwidth_bytes_s: float, min_ms_per_worker: float = 0.0) -> dict:
+            n_steps: int, bytes_per_sample: float, bandwidth_bytes_s: float, min_ms_per_worker: float = 0.0,
+            anchor: bool = False) -> dict:
     modes = train["modes"]
     ray_modes = {int(m.split(":")[1]): row for m, row in modes.items() if m.startswith("ray:")}
     workers = sorted(ray_modes)
@@ -51,6 +52,11 @@ def project(train: dict, updates: list[dict], nodes: list[int], workers_per_node
     c0, c1 = fit_line([float(w) for w in workers], overhead) if len(workers) > 1 else (overhead[0], 0.0)
     c1 = max(c1, min_ms_per_worker / 1000.0)
     a, b = fit_line([float(u["settings"]["batch"]) for u in updates], [u["update_ms_median"] / 1000.0 for u in updates])
+    if anchor:  # keep the fitted shape, scaled so that it gives the training run's own update time at its batch
+        train_update_s = ray_modes[most]["policy_s_median"] + ray_modes[most]["critic_s_median"]
+        batch_measured = measured["n_envs"] * measured["n_steps"]
+        scale = train_update_s / (a + b * batch_measured)
+        a, b = a * scale, b * scale
     rows = []
     for n in nodes:
         batch = n * workers_per_node * envs_per_worker * n_steps
@@ -65,7 +71,8 @@ def project(train: dict, updates: list[dict], nodes: list[int], workers_per_node
                     "update_b_s_per_sample": b, "ceiling_steps_per_s": 1.0 / b if b > 0 else float("inf")},
             "assumptions": {"workers_per_node": workers_per_node, "envs_per_worker": envs_per_worker,
                             "n_steps": n_steps, "bytes_per_sample": bytes_per_sample,
-                            "bandwidth_bytes_s": bandwidth_bytes_s, "min_ms_per_worker": min_ms_per_worker},
+                            "bandwidth_bytes_s": bandwidth_bytes_s, "min_ms_per_worker": min_ms_per_worker,
+                            "anchored_to_training_update": anchor},
             "rows": rows}
 
 
@@ -100,12 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bandwidth-gbit", type=float, default=1.0, help="driver's network, Gbit/s")
     parser.add_argument("--min-ms-per-worker", type=float, default=1.0,
                         help="floor of Ray's gather cost per worker when the 1-vs-2-worker fit is flatter (ms)")
+    parser.add_argument("--anchor", action="store_true",
+                        help="scale the update line to the training run's own policy+critic time at its batch "
+                             "(the synthetic update bench and the run may see different machine load)")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
     train = json.loads(Path(args.train).read_text())
     updates = [json.loads(Path(p).read_text()) for p in args.update]
     result = project(train, updates, args.nodes, args.workers_per_node, args.envs_per_worker, args.n_steps,
-                     args.bytes_per_sample, args.bandwidth_gbit * 1e9 / 8, args.min_ms_per_worker)
+                     args.bytes_per_sample, args.bandwidth_gbit * 1e9 / 8, args.min_ms_per_worker, args.anchor)
     print(markdown(result) if args.markdown else json.dumps(result, indent=2))
     return 0
 
