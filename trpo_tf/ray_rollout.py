@@ -219,7 +219,7 @@ class RayRolloutCollector:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=timeout)
             if not ready:
-                raise TimeoutError(f"{len(pending)} Ray worker(s) not started after {timeout:.0f} s: the cluster "
+                raise ConfigError(f"{len(pending)} Ray worker(s) not started after {timeout:.0f} s: the cluster "
                                    f"has {ray.cluster_resources().get('CPU', 0):g} CPUs for {len(self.blocks)} "
                                    "workers; lower ray_workers or ray_cpus_per_worker, or add nodes")
             w = pending.pop(ready[0])
