@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE.yaml", help="YAML file of config keys (e.g. a run's config.yaml)")
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
                    help="override config keys, values in YAML syntax: --set max_kl=0.02 hidden_sizes=[128,128]")
+    p.add_argument("--ray", metavar="ADDRESS", nargs="?", const="",
+                   help="rollout workers on Ray (vector_env=ray): a private local Ray instance, or the cluster at "
+                        "ADDRESS (auto, HOST:PORT, ray://HOST:PORT; default $RAY_ADDRESS); docs/scaling.md")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar / per-iteration lines")
 
@@ -153,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--task", default="hopper", help="task (default hopper)")
     b.add_argument("--steps", type=_positive_int, default=20_480, help="environment steps (default 20480)")
     b.add_argument("--n-envs", type=_positive_int, help="parallel environments (default: the preset's)")
+    b.add_argument("--vector-env", metavar="MODE", nargs="+",
+                   help="compare vector envs side by side: sync, async, ray, ray:K (K Ray workers), e.g. "
+                        "--vector-env async ray:1 ray:2 (default: the preset's)")
+    b.add_argument("--rounds", type=_positive_int, default=1,
+                   help="with --vector-env: repeat the modes interleaved, report medians (default 1)")
     b.add_argument("--json", action="store_true")
     b = bench.add_parser("runtime", help="ONNX act() latency and a 1 kHz control loop")
     b.add_argument("onnx_file", metavar="FILE.onnx", nargs="?", help="exported policy (default: a test MLP)")

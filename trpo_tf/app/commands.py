@@ -73,7 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         given = [flag for flag, value in (("--task", args.task), ("--seed", args.seed), ("--n-envs", args.n_envs),
                                           ("--out", args.out), ("--config", args.config),
-                                          ("--set", args.overrides)) if value not in (None, [])]
+                                          ("--set", args.overrides), ("--ray", args.ray))
+                 if value not in (None, [])]
         if given:
             raise UsageError(f"--resume continues with the run's own config.yaml; it accepts only --steps "
                              f"(got {', '.join(given)})")
@@ -84,6 +85,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from trpo_tf.app.training import build_config, default_run_dir, make_trainer
 
         flags = {"total_steps": args.steps, "seed": args.seed, "n_envs": args.n_envs}
+        if args.ray is not None:
+            flags.update(vector_env="ray", ray_address=args.ray)
         config = build_config(args.task, args.config, args.overrides, flags)
         out = Path(args.out) if args.out else default_run_dir(config.task)
         result = make_trainer(config, out, progress=progress).train()
@@ -231,6 +234,19 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- bench
+def print_vector_env_table(result: dict[str, Any]) -> None:
+    """``trpo bench train --vector-env ...``: one line per mode."""
+    m = result["machine"]
+    print(f"{result['task']}, {result['steps']:,} steps x {result['rounds']} round(s) per mode; "
+          f"{m['cpu_count']} cores, load {m['load_avg_1_5_15']}")
+    print(f"{'mode':<10} {'steps/s':>9} {'rel.':>6} {'collect':>9} {'policy':>8} {'critic':>8} {'ray ovh':>9}")
+    for mode, row in result["modes"].items():
+        overhead = f"{row['ray_overhead_ms_median']:.1f} ms" if "ray_overhead_ms_median" in row else "-"
+        print(f"{mode:<10} {row['steady_steps_per_s']:>9,.0f} {row['relative_to_first']:>6.2f} "
+              f"{row['collect_s_median']:>8.3f}s {row['policy_s_median']:>7.3f}s {row['critic_s_median']:>7.3f}s "
+              f"{overhead:>9}")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Dispatch ``trpo bench update|train|runtime|envs``."""
     if args.bench == "runtime":
@@ -262,7 +278,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         robots.resolve_task(args.task)
         overrides = {"n_envs": args.n_envs} if args.n_envs else {}
-        result = bench.bench_train(task=args.task, steps=args.steps, overrides=overrides)
+        if args.vector_env:
+            from trpo_tf.app.training import config_for_task
+
+            for mode in args.vector_env:  # a bad mode or layout → exit 2 before any timing
+                try:
+                    mode_overrides = bench.vector_env_overrides(mode)
+                except ValueError as exc:
+                    raise UsageError(str(exc)) from None
+                config_for_task(args.task, {**overrides, **mode_overrides})
+            result = bench.bench_vector_envs(args.task, args.vector_env, args.steps, args.rounds, overrides)
+            if not args.json:
+                print_vector_env_table(result)
+                return 0
+        else:
+            result = bench.bench_train(task=args.task, steps=args.steps, overrides=overrides)
     result = _plain(result)
     if args.json:
         print(json.dumps(result, indent=2))
