@@ -2,6 +2,8 @@
 #   docker build -t trpo-tf .
 #   docker run --rm -v "$PWD/runs:/runs" trpo-tf demo
 #   docker run --rm -v "$PWD/runs:/runs" trpo-tf train --task hopper-bullet --out /runs/hopper
+# The image carries Ray (the `ray` extra): the same image is a Ray head or worker node (docs/scaling.md,
+# compose.ray.yaml), e.g. `docker run --entrypoint ray trpo-tf start --head --block`.
 # Offline / air-gapped (and what CI does, with podman on a debootstrapped Debian 12 base):
 #   docker/build.sh [--base IMAGE | --debootstrap]   (makes wheels/ with `pip wheel`, builds, smoke-runs)
 # Needs BuildKit (Docker >= 23 or podman/buildah) for RUN --mount.
@@ -32,11 +34,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN --mount=type=bind,target=/src,rw \
     python3 -m venv /opt/venv \
     && if [ -d /src/wheels ]; then \
-           pip install --no-cache-dir --no-index --find-links /src/wheels trpo-tf; \
+           pip install --no-cache-dir --no-index --find-links /src/wheels "trpo-tf[ray]"; \
        else \
-           pip install --no-cache-dir /src; \
+           pip install --no-cache-dir "/src[ray]"; \
        fi \
-    && trpo --help > /dev/null
+    && trpo --help > /dev/null \
+    && ray --version
 
 # A non-root user; runs are written to the mounted volume.
 RUN useradd --create-home --uid 1000 trpo \

@@ -52,8 +52,8 @@ fi
 t_start=$(date +%s)
 step() { echo "[docker/build.sh $(($(date +%s) - t_start)) s] $*"; }
 
-step "wheelhouse: $python -m pip wheel --find-links wheels --wheel-dir wheels ."
-"$python" -m pip wheel --quiet --find-links wheels --wheel-dir wheels .
+step "wheelhouse: $python -m pip wheel --find-links wheels --wheel-dir wheels \".[ray]\""
+"$python" -m pip wheel --quiet --find-links wheels --wheel-dir wheels ".[ray]"
 step "wheels/: $(find wheels -name '*.whl' | wc -l) wheels, $(du -sh wheels | cut -f1)"
 
 if [ "$debootstrap" = 1 ]; then

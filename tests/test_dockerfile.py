@@ -28,7 +28,7 @@ def test_dockerfile_contract() -> None:
     text = (ROOT / "Dockerfile").read_text()
     for needed in ("ARG BASE=python:3.11-slim", "FROM ${BASE}", "libosmesa6", "libgl1",
                    "python3 -m venv /opt/venv", "PATH=/opt/venv/bin:$PATH",
-                   "pip install --no-cache-dir /src",                                  # no wheelhouse
+                   "pip install --no-cache-dir \"/src[ray]\"",                          # no wheelhouse (Ray: head/worker nodes)
                    "pip install --no-cache-dir --no-index --find-links /src/wheels",  # air-gapped
                    "MUJOCO_GL=osmesa", "USER 1000:1000", "VOLUME /runs", "WORKDIR /runs", 'ENTRYPOINT ["trpo"]'):
         assert needed in text, needed
@@ -48,7 +48,7 @@ def test_ci_builds_and_smoke_runs_the_image() -> None:
     assert ci.index('bash -c "$test_command"') < ci.index("docker/build.sh --debootstrap")
     assert "apt-get install" in ci and "podman" in ci and "debootstrap" in ci
     build = (ROOT / "docker" / "build.sh").read_text()
-    for needed in ("pip wheel --quiet --find-links wheels --wheel-dir wheels .",
+    for needed in ("pip wheel --quiet --find-links wheels --wheel-dir wheels \".[ray]\"",
                    "debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm",
                    "import -", "--isolation chroot", "--build-arg", 'smoke="trpo demo"', "RUN %s"):
         assert needed in build, needed
