@@ -1,7 +1,5 @@
-"""Make a task's env by name, with the randomization it is asked for (the one place envs are made).
-
-:func:`make_env` is what an env factory calls — in the trainer's process or in a vector-env worker — so
-it takes only picklable arguments (a name, plain dicts). :func:`describe` says what a task can randomize.
+"""Randomization where envs are made: :class:`robots.tasks.EnvFactory` calls :func:`randomized` on every env
+it builds when it carries a ``randomization`` mapping; :func:`describe` says what a task can randomize.
 """
 
 from __future__ import annotations
@@ -15,26 +13,20 @@ from robots.registry import TaskSpec, find_task
 from robots.wrappers import offered_axes, randomize
 
 
-def make_env(task: str, randomization: Any = None, render_mode: str | None = None,
-             env_kwargs: dict[str, Any] | None = None) -> gym.Env:
-    """``gymnasium.make`` of a registered task (or any gymnasium id), wrapped by its randomization
-    (a mapping as in a preset, a :class:`Randomization`, or None for none)."""
-    spec = find_task(task)
-    gym_id = spec.gym_id if spec is not None else task
-    kwargs = {**(spec.kwargs if spec is not None else {}), **(env_kwargs or {})}
-    env = gym.make(gym_id, render_mode=render_mode, **kwargs)
+def randomized(env: gym.Env, spec: TaskSpec | None, randomization: Any) -> gym.Env:
+    """``env`` wrapped by its validated randomization (closed again if the settings are refused)."""
     try:
         settings = settings_for(env, spec, randomization)
-        if settings.enabled:
-            layout = spec.obs_layout if spec is not None else ()
-            if not layout and "obs_noise_scale" in settings.axes:
-                raise RandomizationError(f"{task} has no observation layout: obs_noise_scale needs one")
-            control_hz = spec.control_hz if spec is not None else 1.0 / getattr(env.unwrapped, "dt", 1.0)
-            env = randomize(env, settings, layout, control_hz)
+        if not settings.enabled:
+            return env
+        layout = spec.obs_layout if spec is not None else ()
+        if not layout and "obs_noise_scale" in settings.axes:
+            raise RandomizationError("this task has no observation layout: obs_noise_scale needs one")
+        control_hz = spec.control_hz if spec is not None else 1.0 / getattr(env.unwrapped, "dt", 1.0)
+        return randomize(env, settings, layout, control_hz)
     except Exception:
         env.close()
         raise
-    return env
 
 
 def settings_for(env: gym.Env, spec: TaskSpec | None, randomization: Any) -> Randomization:
@@ -49,7 +41,7 @@ def describe(task: str) -> dict[str, Any]:
     """What ``task`` can randomize: each offered axis with its unit, default and meaning, the push
     interval, and the default observation-noise σ of each field."""
     spec = find_task(task)
-    env = make_env(task)
+    env = gym.make(spec.gym_id, **spec.kwargs) if spec is not None else gym.make(task)
     try:
         offered = offered_axes(env)
     finally:

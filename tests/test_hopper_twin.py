@@ -12,10 +12,14 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import robots
-from robots.factory import make_env
 from robots.hopper_twin import TWIN_XML
 
 TWINS = ("hopper-twin", "hopper-twin-bullet")
+
+
+def make_env(task: str, randomization=None):
+    """The task's env as the app builds it (robots.make_env), randomized as asked."""
+    return robots.make_env(task, randomization=randomization)
 
 
 def test_the_twins_share_spaces_layout_rate_and_point_at_each_other() -> None:

@@ -9,13 +9,18 @@ import pybullet as p
 import pytest
 
 import robots
-from robots.factory import describe, make_env
+from robots.factory import describe
 from robots.physics import physics_of
 from robots.randomization import RandomizationError, parse
 from robots.wrappers import PhysicsRandomization
 
 WIDE = {"mass_scale": [0.5, 1.5], "friction_scale": [0.4, 1.6], "damping_scale": [0.5, 1.5],
         "actuator_scale": [0.6, 1.2], "com_offset": 0.03}
+
+
+def make_env(task: str, randomization=None):
+    """The task's env as the app builds it (robots.make_env), randomized as asked."""
+    return robots.make_env(task, randomization=randomization)
 
 
 def rollout(env, seed: int, actions: np.ndarray) -> np.ndarray:

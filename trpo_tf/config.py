@@ -67,6 +67,9 @@ class TRPOConfig:
     keep_checkpoints: int = 3
     eval_episodes: int = 10
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    # domain randomization (robots/randomization.py), e.g. {mass_scale: [0.8, 1.2]}; {} = none.
+    # Checked against the task when its envs are made (an unknown axis is a usage error).
+    randomization: dict[str, Any] = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:
