@@ -3,7 +3,8 @@
 A preset or ``--set randomization=...`` gives a mapping such as
 ``{mass_scale: [0.8, 1.2], friction_scale: [0.5, 1.5], action_delay_steps: [0, 2]}``; the string
 ``default`` turns on every axis the task offers at the defaults below, and ``true`` or ``default`` as one
-axis's value takes that axis's default. A number fixes an axis; ``[lo, hi]`` draws it uniformly each
+axis's value takes that axis's default (``{default: true, action_delay_steps: [0, 2]}``: all defaults, one
+changed). A number fixes an axis; ``[lo, hi]`` draws it uniformly each
 episode (integers for the delay). Nothing is randomized unless asked for.
 
 The defaults follow the field (legged_gym: friction U(0.5, 1.25), pushes, per-sensor noise; MuJoCo
@@ -108,6 +109,12 @@ def parse(data: Any, offered: tuple[str, ...] | None = None, fields: tuple[str, 
         data = {name: "default" for name in offered}
     if not isinstance(data, Mapping):
         raise RandomizationError(f"randomization must be a mapping of axis: value, 'default' or 'off'; got {data!r}")
+    if "default" in data:  # {default: true, some_axis: ...}: every offered axis at its default, then overrides
+        data = dict(data)
+        if data.pop("default") is True:
+            if offered is None:
+                raise RandomizationError("randomization 'default' needs a task (its offered axes)")
+            data = {**{name: "default" for name in offered}, **data}
     axes: dict[str, float | tuple[float, float]] = {}
     interval, noise_std = SETTINGS["push_interval_s"], None
     for key, value in data.items():

@@ -59,3 +59,13 @@ def test_unreadable_or_malformed_files_are_config_errors(tmp_path):
     (tmp_path / "bad.yaml").write_text("a: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         TRPOConfig.load(tmp_path / "bad.yaml")
+
+
+def test_randomization_is_a_mapping_or_the_words_default_and_off() -> None:
+    from trpo_tf.config import TRPOConfig
+
+    assert TRPOConfig().randomization == {}
+    assert TRPOConfig().with_overrides(["randomization=default"]).randomization == {"default": True}
+    assert TRPOConfig().with_overrides(["randomization=off"]).randomization == {}
+    cfg = TRPOConfig().with_overrides(["randomization={mass_scale: [0.8, 1.2]}"])
+    assert cfg.randomization == {"mass_scale": [0.8, 1.2]}

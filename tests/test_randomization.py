@@ -238,3 +238,10 @@ def test_pushes_change_the_forward_velocity_on_schedule(task: str) -> None:
     assert np.array_equal(a[:5], b[:5])  # nothing before the first push (after step 5)
     assert abs(a[5][5] - b[5][5]) > 0.05  # root_vx changed by the push
     assert len(pushed.pushes) == 2
+
+
+def test_default_with_overrides_expands_to_every_offered_axis() -> None:
+    offered = ("mass_scale", "friction_scale", "action_delay_steps")
+    r = parse({"default": True, "action_delay_steps": [0, 2]}, offered=offered)
+    assert r.axes == {"mass_scale": (0.8, 1.2), "friction_scale": (0.5, 1.25), "action_delay_steps": (0, 2)}
+    assert parse("default", offered=offered).axes["action_delay_steps"] == (0, 1)

@@ -196,6 +196,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     elif origin is dict:
         if isinstance(value, dict):
             return dict(value)
+        if key == "randomization" and value in ("default", "off", True, False):  # YAML reads off as false
+            return {"default": True} if value in ("default", True) else {}
     else:  # pragma: no cover - every field has one of the types above
         return value
     name = getattr(hint, "__name__", str(hint))
