@@ -12,7 +12,7 @@ import pytest
 from export.control import ControlLoop
 from export.runtime import OnnxPolicy
 from export.sim import SimulatedRobot
-from onnx_builders import write_mlp
+from export.builders import write_mlp
 
 
 class RecordingRobot(SimulatedRobot):

@@ -8,7 +8,7 @@ import pytest
 
 from export.robustness import SweepError, parse_point, plan, sweep
 from export.sim import run_onnx
-from onnx_builders import write_mlp
+from export.builders import write_mlp
 
 TASK = "hopper-twin"
 
