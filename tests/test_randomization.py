@@ -245,3 +245,27 @@ def test_default_with_overrides_expands_to_every_offered_axis() -> None:
     r = parse({"default": True, "action_delay_steps": [0, 2]}, offered=offered)
     assert r.axes == {"mass_scale": (0.8, 1.2), "friction_scale": (0.5, 1.25), "action_delay_steps": (0, 2)}
     assert parse("default", offered=offered).axes["action_delay_steps"] == (0, 1)
+
+
+@pytest.mark.parametrize("task", ["ant-bullet", "panda-pick-lift-bullet", "gripper-pick-lift", "hopper-bullet"])
+def test_a_push_changes_the_pushed_bodys_velocity(task: str) -> None:
+    """Read back from the simulator: the base (ant), the cube (pick-lift tasks), the root slide (hopper)."""
+    env = make_env(task)
+    env.reset(seed=0)
+    physics, base = physics_of(env), env.unwrapped
+
+    def velocity() -> np.ndarray:
+        if task == "gripper-pick-lift":
+            return base.data.qvel[base._cube_dadr: base._cube_dadr + 2].copy()
+        if task == "panda-pick-lift-bullet":
+            return np.array(p.getBaseVelocity(base.scene.cube, physicsClientId=base.scene.client)[0][:2])
+        if task == "ant-bullet":
+            return np.array(p.getBaseVelocity(base.robot_id, physicsClientId=base.physics_client)[0][:2])
+        return np.array([p.getJointState(base.robot_id, base._root_x, physicsClientId=base.physics_client)[1], 0.0])
+
+    before = velocity()
+    physics.push(np.array([0.4, -0.3]))
+    change = velocity() - before
+    expected = [0.4, 0.0] if task == "hopper-bullet" else [0.4, -0.3]  # planar: x only
+    assert np.allclose(change, expected, atol=1e-6)
+    env.close()
