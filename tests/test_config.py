@@ -84,3 +84,12 @@ def test_ray_layouts_that_fit():
     c = TRPOConfig(n_envs=8).with_overrides(["vector_env=ray", "ray_envs_per_worker=4", "ray_cpus_per_worker=0.5",
                                              "ray_address=ray://10.0.0.2:10001"])
     assert (c.ray_workers, c.ray_envs_per_worker, c.ray_cpus_per_worker) == (0, 4, 0.5)  # 2 workers of 4
+
+def test_randomization_is_a_mapping_or_the_words_default_and_off() -> None:
+    from trpo_tf.config import TRPOConfig
+
+    assert TRPOConfig().randomization == {}
+    assert TRPOConfig().with_overrides(["randomization=default"]).randomization == {"default": True}
+    assert TRPOConfig().with_overrides(["randomization=off"]).randomization == {}
+    cfg = TRPOConfig().with_overrides(["randomization={mass_scale: [0.8, 1.2]}"])
+    assert cfg.randomization == {"mass_scale": [0.8, 1.2]}

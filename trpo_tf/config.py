@@ -81,6 +81,9 @@ class TRPOConfig:
     keep_checkpoints: int = 3
     eval_episodes: int = 10
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    # domain randomization (robots/randomization.py), e.g. {mass_scale: [0.8, 1.2]}; {} = none.
+    # Checked against the task when its envs are made (an unknown axis is a usage error).
+    randomization: dict[str, Any] = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:
@@ -227,6 +230,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     elif origin is dict:
         if isinstance(value, dict):
             return dict(value)
+        if key == "randomization" and value in ("default", "off", True, False):  # YAML reads off as false
+            return {"default": True} if value in ("default", True) else {}
     else:  # pragma: no cover - every field has one of the types above
         return value
     name = getattr(hint, "__name__", str(hint))

@@ -42,9 +42,12 @@ class Trainer:
     """One training run in one run directory (new, or resumed from its newest checkpoint)."""
 
     def __init__(self, config: TRPOConfig, run_dir: str | Path, make_env: Callable[[], gym.Env],
-                 task: TaskDescription, resume: bool = False, progress: bool = True) -> None:
+                 task: TaskDescription, resume: bool = False, progress: bool = True,
+                 make_eval_env: Callable[[], gym.Env] | None = None) -> None:
         """``make_env`` builds one env (picklable, for subprocess workers); ``task`` describes it for
-        run.json. ``resume=True`` continues ``run_dir`` (checked by the caller with ``RunDir.check``)."""
+        run.json. ``resume=True`` continues ``run_dir`` (checked by the caller with ``RunDir.check``).
+        ``make_eval_env`` builds the final evaluation's env (default ``make_env``; a randomized run
+        evaluates on the nominal env)."""
         self.run = RunDir(run_dir)
         if not resume and self.run.path.exists() and any(self.run.path.iterdir()):
             raise RunDirError(f"{self.run.path} already exists and is not empty; use --resume or a new --out")
@@ -56,6 +59,7 @@ class Trainer:
                     max(os.cpu_count() or 1, math.ceil(config.ray_workers * config.ray_cpus_per_worker)))
         self.progress_enabled = progress
         self.make_env, self.task = make_env, task
+        self.make_eval_env = make_eval_env if make_eval_env is not None else make_env
 
         probe = make_env()
         self.info = RunInfo.from_env(task, probe)
@@ -178,7 +182,7 @@ class Trainer:
             self._save_checkpoint()
         result: dict[str, Any] = {"run_dir": str(self.run.path), "last": row}
         if cfg.eval_episodes > 0:
-            result["eval"] = run_episodes(acting.deterministic, self.make_env, cfg.eval_episodes,
+            result["eval"] = run_episodes(acting.deterministic, self.make_eval_env, cfg.eval_episodes,
                                           seed=10_000 + cfg.seed)
             write_json_atomic(self.run.eval, result["eval"])
         return result

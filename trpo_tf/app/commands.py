@@ -21,7 +21,7 @@ def dispatch(args: argparse.Namespace) -> int:
     """Run the handler of ``args.command``."""
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "tasks": cmd_tasks, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
-        "export-c": cmd_export_c,
+        "export-c": cmd_export_c, "robustness": _cmd_robustness,
         "run-onnx": cmd_run_onnx, "render": cmd_render, "plot": cmd_plot, "bench": cmd_bench, "demo": cmd_demo,
     }
     return handlers[args.command](args)
@@ -35,7 +35,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     if args.name:
         spec = robots.get_task(args.name)
         if args.json:
-            print(json.dumps(spec.as_dict(), indent=2))
+            from robots.factory import describe
+
+            print(json.dumps(spec.as_dict() | {"randomization": describe(spec.name)}, indent=2))
             return 0
         print(f"{spec.name}  ({spec.gym_id}, {spec.simulator} {spec.family}, {spec.control_hz:g} Hz)")
         if spec.description:
@@ -46,6 +48,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             span = f"[{start}]" if f.size == 1 else f"[{start}:{start + f.size}]"
             print(f"  {span:>9}  {f.name:<24} {f.unit:<8} {f.description}")
             start += f.size
+        _print_randomization(spec.name)
         return 0
     specs = robots.list_tasks()
     if args.json:
@@ -59,6 +62,27 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
     print("\nAny gymnasium id also works as --task. Details: trpo tasks NAME")
     return 0
+
+
+def _print_randomization(name: str) -> None:
+    """What the task can randomize (``--set randomization=...``) and each axis's default."""
+    from robots.factory import describe
+
+    info = describe(name)
+    print("  randomization (--set 'randomization={axis: [lo, hi], ...}', or randomization=default):")
+    for axis, a in info["axes"].items():
+        print(f"    {axis:<20} default {str(a['default']):<12} ({a['unit']}) {a['description']}")
+    if "push_interval_s" in info:
+        print(f"    push_interval_s      default {info['push_interval_s']:g} s between pushes")
+    sigma = ", ".join(f"{k} {v:g}" for k, v in info.get("obs_noise_std", {}).items())
+    if sigma:
+        print(f"    obs noise σ at obs_noise_scale 1 (override with obs_noise_std): {sigma}")
+
+
+def _cmd_robustness(args: argparse.Namespace) -> int:
+    from trpo_tf.app.robustness import cmd_robustness
+
+    return cmd_robustness(args)
 
 
 def _layout_summary(layout: Any, width: int = 60) -> str:
