@@ -39,9 +39,11 @@ def _write(path: Path, data: bytes | str) -> Path:
     return path
 
 
-def _metrics_row(run: Path, row: str) -> None:
+def _metrics_row(run: Path, first: str, second: str) -> None:
+    """Append a row of the file's width whose first two cells are ``first`` and ``second``."""
+    width = len((run / "metrics.csv").read_text().splitlines()[0].split(","))
     with open(run / "metrics.csv", "a") as f:
-        f.write(row + "\n")
+        f.write(",".join([first, second] + ["1"] * (width - 2)) + "\n")
 
 
 TRAIN = ["train", "--task", "Pendulum-v1", "--no-progress"]
@@ -60,10 +62,10 @@ ISSUE_CASES: dict[str, tuple[Setup, str]] = {
         "wrong value for obs_dim"),
     "metrics.csv binary": (lambda t, r: (_write(r / "metrics.csv", b"\xff\xfe\x00" * 30),
                                          ["plot", str(r), "--out", str(t / "c.png")])[1], "not UTF-8"),
-    "metrics.csv non-numeric row (plot)": (lambda t, r: (_metrics_row(r, "3,abc" + ",1" * 22),
+    "metrics.csv non-numeric row (plot)": (lambda t, r: (_metrics_row(r, "3", "abc"),
                                                          ["plot", str(r), "--out", str(t / "c.png")])[1],
                                            "is not a number"),
-    "metrics.csv non-numeric row (resume)": (lambda t, r: (_metrics_row(r, "x" + ",1" * 23),
+    "metrics.csv non-numeric row (resume)": (lambda t, r: (_metrics_row(r, "x", "1"),
                                                            ["train", "--resume", str(r), "--no-progress"])[1],
                                              "is not a number"),
     "--seed -1": (lambda t, r: [*TRAIN, "--seed", "-1", "--out", str(t / "new")], "expected a seed"),

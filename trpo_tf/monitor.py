@@ -125,8 +125,8 @@ def _parse_metrics_text(path: Path, text: str) -> tuple[list[str], list[tuple[di
             raise RunDirError(f"{path} has no 'iteration' column in its header line")
         for row in reader:
             if None in row or None in row.values():
-                raise RunDirError(f"{path} line {reader.line_num}: {len(row) - (None in row)} cells where the "
-                                  f"header has {len(header)}")
+                cells = len(header) + len(row[None]) if None in row else sum(v is not None for v in row.values())
+                raise RunDirError(f"{path} line {reader.line_num}: {cells} cells where the header has {len(header)}")
             parsed: dict[str, float] = {}
             for key, value in row.items():
                 try:
