@@ -46,7 +46,7 @@ def _metrics_row(run: Path, first: str, second: str) -> None:
         f.write(",".join([first, second] + ["1"] * (width - 2)) + "\n")
 
 
-TRAIN = ["train", "--task", "Pendulum-v1", "--no-progress"]
+TRAIN = ["train", "--task", "Pendulum-v1", "--no-progress", "--steps", "256"]  # bounded if a check regresses
 ISSUE_CASES: dict[str, tuple[Setup, str]] = {
     "config binary": (lambda t, r: [*TRAIN, "--config", str(_write(t / "c.yaml", os.urandom(64) + b"\xff")),
                                     "--out", str(t / "new")], "not UTF-8"),
