@@ -40,6 +40,11 @@ ON_INVALID = ("raise", "hold", "zero")
 _NUMERIC_KINDS = "fiu"  # float, signed int, unsigned int; bool/complex/str/object are rejected
 
 
+class PolicyFileError(ValueError):
+    """The file is not a loadable trpo-tf ONNX policy (not ONNX, truncated, empty, no or bad metadata, wrong
+    graph). Its message is one line naming the file."""
+
+
 def session_options(intra_op_threads: int = 1) -> ort.SessionOptions:
     """Latency-oriented settings: few threads, sequential execution, all graph optimizations."""
     opts = ort.SessionOptions()
@@ -68,12 +73,19 @@ class OnnxPolicy:
                 providers=["CPUExecutionProvider"],
             )
         except Exception as e:  # onnxruntime raises its own exception types for bad files
-            raise ValueError(f"{self.path} is not a loadable ONNX model: {e}") from None
-        self.metadata = PolicyMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
+            detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise PolicyFileError(f"{self.path} is not a loadable ONNX model: {detail}") from None
+        try:
+            self.metadata = PolicyMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
+        except ValueError as e:
+            raise PolicyFileError(f"{self.path}: {e}") from None
         self.on_invalid = on_invalid
         m = self.metadata
         self.obs_dim, self.act_dim, self.discrete = m.obs_dim, m.act_dim, m.discrete
-        self._check_graph()
+        try:
+            self._check_graph()
+        except ValueError as e:
+            raise PolicyFileError(f"{self.path}: {e}") from None
 
         if self.discrete:
             self.action_low = self.action_high = None
@@ -100,7 +112,10 @@ class OnnxPolicy:
         self._out_names = [OUTPUT_NAME]
         self._shape_one = (self.obs_dim,)
         self.reset()
-        self._probe()
+        try:
+            self._probe()
+        except ValueError as e:
+            raise PolicyFileError(f"{self.path}: {e}") from None
 
     # ------------------------------------------------------------------ public API
 

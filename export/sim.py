@@ -26,6 +26,7 @@ import robots
 from export.control import ControlLoop
 from export.metadata import PolicyMetadata
 from export.runtime import OnnxPolicy
+from trpo_tf.env_check import open_env
 from trpo_tf.episodes import EpisodeEnv, summarize
 
 UNTHROTTLED_HZ = 1e9  # rate_hz=None: a 1 ns period, i.e. each tick starts when the previous one ends
@@ -44,7 +45,9 @@ class SimulatedRobot(EpisodeEnv):
         self.task, self.gym_id = resolved.name, resolved.gym_id
         self.env_kwargs = {**resolved.env_kwargs, **(env_kwargs or {})}
         # randomization (robots/randomization.py) is applied where the env is made, in robots
-        super().__init__(resolved.env_factory(env_kwargs, render_mode, randomization)(), seed)
+        env = open_env(resolved.env_factory(env_kwargs, render_mode, randomization), self.gym_id, env_kwargs,
+                       try_step=False)
+        super().__init__(env, seed)
         self.n_rejected_actions = 0
         self.step_seconds: list[float] = []
 
@@ -87,8 +90,13 @@ class SimulatedRobot(EpisodeEnv):
         return a
 
 
+class PolicyMismatchError(ValueError):
+    """The policy's shapes or bounds are not the task's. Its message is one readable line."""
+
+
 def check_compatible(robot: SimulatedRobot, metadata: PolicyMetadata) -> None:
-    """The policy's shapes and bounds must be the simulator's (``ValueError`` names the difference)."""
+    """The policy's shapes and bounds must be the simulator's (:class:`PolicyMismatchError` names the
+    difference)."""
     problems = []
     if robot.obs_dim != metadata.obs_dim:
         problems.append(f"obs_dim {metadata.obs_dim} vs {robot.obs_dim}")
@@ -102,7 +110,7 @@ def check_compatible(robot: SimulatedRobot, metadata: PolicyMetadata) -> None:
             problems.append(f"action bounds {metadata.action_low}..{metadata.action_high} vs "
                             f"{space.low.tolist()}..{space.high.tolist()}")
     if problems:
-        raise ValueError(f"the policy (exported for {metadata.task!r}) does not fit task {robot.task!r} "
+        raise PolicyMismatchError(f"the policy (exported for {metadata.task!r}) does not fit task {robot.task!r} "
                          f"({robot.gym_id}): " + "; ".join(problems) + " (policy vs simulator)")
 
 

@@ -82,7 +82,7 @@ def test_resume_continues_to_a_larger_total_without_duplicate_rows(cartpole_run,
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path):
     """What a SIGKILL during start-up leaves: config.yaml and run.json, no checkpoint, maybe a metrics row."""
     run_dir = tmp_path / "early"
-    make_trainer(TRPOConfig(task="CartPole-v1", **SMALL), run_dir, progress=False)  # writes the files, trains nothing
+    make_trainer(TRPOConfig(task="CartPole-v1", **SMALL), run_dir, progress=False).close()  # files, no training
     (run_dir / "metrics.csv").write_text("iteration,env_steps\n1,256\n")  # a row whose checkpoint never came
     with pytest.raises(RunDirError, match="no checkpoint yet"):
         load_policy(run_dir)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
+import numbers
 import re
 import typing
 from dataclasses import dataclass, field
@@ -23,6 +25,15 @@ RAY_ADDRESS = re.compile(r"|auto|local|(ray://)?[A-Za-z0-9._-]+:[0-9]{1,5}")
 
 class ConfigError(ValueError):
     """An unknown key, an ill-typed value or an out-of-range value. Its message is one readable line."""
+
+
+SEED_MAX = 2**32 - 1  # numpy and Keras seeds are unsigned 32-bit
+# Upper bounds catch typos (a missing decimal point) before they exhaust memory; far above any real run.
+MAX_STEPS = 2**53  # env-step counters stay exact in float64 metrics
+MAX_ENVS = 4096
+MAX_BATCH = 2**26  # n_envs * n_steps samples held in memory at once
+MAX_WIDTH = 65536  # units per hidden layer
+MAX_ITERS = 10_000  # CG iterations, backtracks, critic epochs
 
 
 @dataclass
@@ -85,18 +96,33 @@ class TRPOConfig:
     # Checked against the task when its envs are made (an unknown axis is a usage error).
     randomization: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Every way of building a config (defaults, presets, YAML, ``--set``, the Python API) ends here:
+        each field is type-checked (ints become floats where a float is expected) and range-checked."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), hints[f.name]))
+        self.validate()
+
     @property
     def batch_size(self) -> int:
         return self.n_envs * self.n_steps
 
     def validate(self) -> "TRPOConfig":
-        """Raise :class:`ConfigError` on the first out-of-range value."""
+        """Raise :class:`ConfigError` on the first out-of-range value (every float must also be finite)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"invalid config: {f.name} must be a finite number, got {value}")
         checks: list[tuple[bool, str]] = [
-            (self.total_steps > 0, "total_steps must be > 0"),
-            (self.n_envs >= 1, "n_envs must be >= 1"),
+            (bool(self.task.strip()), "task must be a task name or gymnasium id, got an empty string"),
+            (0 < self.total_steps <= MAX_STEPS, f"total_steps must be > 0 and <= 2**53, got {self.total_steps}"),
+            (0 <= self.seed <= SEED_MAX, f"seed must be in 0..{SEED_MAX} (2**32 - 1), got {self.seed}"),
+            (1 <= self.n_envs <= MAX_ENVS, f"n_envs must be >= 1 and <= {MAX_ENVS}"),
             (self.n_steps >= 1, "n_steps must be >= 1"),
+            (self.n_envs * self.n_steps <= MAX_BATCH, f"n_envs * n_steps must be <= {MAX_BATCH:,} samples"),
             (self.vector_env in VECTOR_ENVS, "vector_env must be 'sync', 'async' or 'ray'"),
-            (self.n_workers >= 0, "n_workers must be >= 0 (0 = one per CPU core)"),
+            (0 <= self.n_workers <= MAX_ENVS, "n_workers must be >= 0 (0 = one per CPU core) and <= n_envs limit"),
             (self.ray_workers >= 0, "ray_workers must be >= 0 (0 = one per free CPU of the cluster)"),
             (self.ray_envs_per_worker >= 0, "ray_envs_per_worker must be >= 0 (0 = n_envs split over the workers)"),
             (self.ray_cpus_per_worker > 0, "ray_cpus_per_worker must be > 0"),
@@ -105,25 +131,27 @@ class TRPOConfig:
             (self.obs_clip > 0, "obs_clip must be > 0"),
             (0.0 < self.gamma <= 1.0, "gamma must be in (0, 1]"),
             (0.0 <= self.gae_lambda <= 1.0, "gae_lambda must be in [0, 1]"),
-            (self.max_kl > 0, "max_kl must be > 0"),
-            (self.cg_iters >= 1, "cg_iters must be >= 1"),
+            (0 < self.max_kl <= 10.0, "max_kl must be > 0 (and <= 10)"),
+            (1 <= self.cg_iters <= MAX_ITERS, f"cg_iters must be >= 1 and <= {MAX_ITERS}"),
             (self.cg_tol >= 0, "cg_tol must be >= 0"),
             (self.cg_damping >= 0, "cg_damping must be >= 0"),
             (self.fisher_subsample >= 1, "fisher_subsample must be >= 1"),
             (self.fisher_product in ("gauss-newton", "nested-tape"),
              "fisher_product must be 'gauss-newton' or 'nested-tape'"),
             (0.0 < self.backtrack_coef < 1.0, "backtrack_coef must be in (0, 1)"),
-            (self.backtrack_iters >= 1, "backtrack_iters must be >= 1"),
+            (1 <= self.backtrack_iters <= MAX_ITERS, f"backtrack_iters must be >= 1 and <= {MAX_ITERS}"),
             (0.0 < self.accept_ratio <= 1.0, "accept_ratio must be in (0, 1]"),
-            (self.critic_lr > 0, "critic_lr must be > 0"),
-            (self.critic_epochs >= 0, "critic_epochs must be >= 0"),
-            (self.critic_batch_size >= 1, "critic_batch_size must be >= 1"),
-            (len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
-             "hidden_sizes must be a non-empty list of positive ints"),
+            (0 < self.critic_lr <= 10.0, "critic_lr must be > 0 (and <= 10)"),
+            (0 <= self.critic_epochs <= MAX_ITERS, f"critic_epochs must be >= 0 and <= {MAX_ITERS}"),
+            (1 <= self.critic_batch_size <= MAX_BATCH, "critic_batch_size must be >= 1"),
+            (1 <= len(self.hidden_sizes) <= 64 and all(1 <= h <= MAX_WIDTH for h in self.hidden_sizes),
+             f"hidden_sizes must be a list of 1 to 64 layer widths in 1..{MAX_WIDTH}"),
             (self.activation in ("tanh", "relu", "elu"), "activation must be one of tanh, relu, elu"),
+            (-20.0 <= self.init_log_std <= 5.0, "init_log_std must be in [-20, 5] (std e^-20 .. e^5)"),
             (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
-            (self.eval_episodes >= 0, "eval_episodes must be >= 0"),
+            (0 <= self.eval_episodes <= 1_000_000, "eval_episodes must be >= 0 (and <= 1,000,000)"),
+            (all(isinstance(k, str) and k for k in self.env_kwargs), "env_kwargs keys must be non-empty strings"),
         ]
         if self.vector_env == "ray":
             checks += self._ray_checks()
@@ -170,7 +198,7 @@ class TRPOConfig:
                 known = ", ".join(f.name for f in dataclasses.fields(self))
                 raise ConfigError(f"unknown config key {key!r}; known keys: {known}")
             values[key] = _coerce(key, value, hints[key])
-        return type(self)(**values).validate()
+        return type(self)(**values)  # __post_init__ checks every value
 
     def with_overrides(self, assignments: list[str]) -> "TRPOConfig":
         """Apply ``key=value`` strings (values parsed as YAML: ``max_kl=0.02``, ``hidden_sizes=[128,128]``)."""
@@ -179,19 +207,28 @@ class TRPOConfig:
             key, sep, raw = item.partition("=")
             if not sep or not key.strip():
                 raise ConfigError(f"--set expects key=value, got {item!r}")
-            try:
-                data[key.strip()] = yaml.safe_load(raw)
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"cannot parse value of {key.strip()!r}: {exc.problem}") from None
+            data[key.strip()] = parse_value(key.strip(), raw)
         return self.updated(data)
+
+
+def parse_value(key: str, raw: str) -> Any:
+    """One ``--set`` value as YAML; a value YAML cannot read is a :class:`ConfigError`."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["invalid YAML"])[0]
+        raise ConfigError(f"cannot parse value of {key!r}: {problem}") from None
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     """A YAML file that must hold a mapping; errors become :class:`ConfigError`."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); "
+                          "expected YAML key: value lines") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -204,6 +241,7 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
 def _coerce(key: str, value: Any, hint: Any) -> Any:
     """Check (and gently convert: int → float) one value against a dataclass type hint."""
     origin = typing.get_origin(hint)
+    given = value
     if hint in (int, float) and isinstance(value, str):  # YAML 1.1 reads "1e6" as a string
         try:
             value = float(value)
@@ -213,12 +251,12 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         if isinstance(value, bool):
             return value
     elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():  # 1e6 in YAML is a float
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+        if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():  # YAML 1e6
             return int(value)
     elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
             return float(value)
     elif hint is str:
         if isinstance(value, str):
@@ -235,4 +273,4 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     else:  # pragma: no cover - every field has one of the types above
         return value
     name = getattr(hint, "__name__", str(hint))
-    raise ConfigError(f"config key {key!r} expects {name}, got {value!r}")
+    raise ConfigError(f"config key {key!r} expects {name}, got {given!r}"[:300])

@@ -7,7 +7,9 @@ KL ≤ δ needs no warning: the line search accepts no step beyond δ.)
 from __future__ import annotations
 
 import csv
+import io
 import logging
+import math
 import os
 import sys
 from collections import deque
@@ -44,18 +46,27 @@ class MetricsCSV:
                 return header
         return list(METRIC_COLUMNS)
 
-    def truncate_after(self, iteration: int) -> None:
-        """Drop rows past ``iteration`` (written after the checkpoint a resume restarts from)."""
+    def truncate_after(self, iteration: int, max_dropped: int | None = None) -> None:
+        """Drop rows past ``iteration`` (written after the checkpoint a resume restarts from).
+
+        Every row is read and checked first (:func:`read_metrics`: a damaged file is a RunDirError); more
+        than ``max_dropped`` rows past the checkpoint mean it is not the run's newest one, and then nothing
+        is changed either (RunDirError)."""
         if not self.path.exists():
             return
-        columns = self._columns()
-        rows = [r for r in read_metrics(self.path, parse=False)
-                if r.get("iteration") and int(r["iteration"]) <= iteration]
+        from trpo_tf.run_errors import RunDirError
+
+        columns, rows = _parse_metrics(self.path)
+        later = [int(parsed["iteration"]) for _, parsed in rows if parsed["iteration"] > iteration]
+        if max_dropped is not None and len(later) > max_dropped:
+            raise RunDirError(f"{self.path} has rows up to iteration {max(later)} but the newest intact checkpoint "
+                              f"is from iteration {iteration}; refusing to drop {len(later)} rows (nothing was "
+                              "changed)")
         with atomic_path(self.path) as tmp:
             with open(tmp, "w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, columns, extrasaction="ignore")
+                writer = csv.DictWriter(f, columns or METRIC_COLUMNS, extrasaction="ignore")
                 writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows(raw for raw, parsed in rows if parsed["iteration"] <= iteration)
 
     def append(self, row: dict[str, Any]) -> None:
         columns = self._columns()
@@ -70,26 +81,67 @@ class MetricsCSV:
 
 
 def read_metrics(path: str | os.PathLike, parse: bool = True) -> list[dict[str, Any]]:
-    """THE metrics.csv reader: one dict per row, values as floats (empty or non-numeric cells become NaN),
-    or as the raw strings with ``parse=False``. Reads files of every version (columns are the file's)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not parse:
-        return rows
-    return [{k: _float(v) for k, v in r.items() if k is not None} for r in rows]
+    """THE metrics.csv reader: one dict per row, values as floats (empty cells become NaN), or as the raw
+    strings with ``parse=False``. Reads files of every version (the columns are the file's own).
+
+    Raises RunDirError (one line naming the file and line) if the file is not UTF-8 CSV, lacks the
+    ``iteration`` column, or has a row with a missing, extra or non-numeric cell (``iteration`` must be an
+    integer >= 1). An unterminated last line that does not parse is a row whose write was cut off: skipped.
+    """
+    return [parsed if parse else raw for raw, parsed in _parse_metrics(Path(path))[1]]
 
 
 def metrics_columns(path: str | os.PathLike) -> list[str]:
-    """The column names of a metrics.csv file."""
-    with open(path, newline="", encoding="utf-8") as f:
-        return next(csv.reader(f), [])
+    """The column names of a metrics.csv file (checked like :func:`read_metrics`)."""
+    return _parse_metrics(Path(path))[0]
 
 
-def _float(text: Any) -> float:
+def _parse_metrics(path: Path) -> tuple[list[str], list[tuple[dict[str, str], dict[str, float]]]]:
+    from trpo_tf.run_errors import RunDirError
+
     try:
-        return float(text)
-    except (TypeError, ValueError):
-        return float("nan")
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RunDirError(f"{path} is not UTF-8 text (byte {exc.start}); expected comma-separated metrics") from None
+    try:
+        return _parse_metrics_text(path, text)
+    except RunDirError:
+        cut = text.rfind("\n")
+        if text.endswith("\n") or cut < 0:
+            raise
+        return _parse_metrics_text(path, text[:cut + 1])
+
+
+def _parse_metrics_text(path: Path, text: str) -> tuple[list[str], list[tuple[dict[str, str], dict[str, float]]]]:
+    from trpo_tf.run_errors import RunDirError
+
+    rows: list[tuple[dict[str, str], dict[str, float]]] = []
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = list(reader.fieldnames or [])
+        if header and "iteration" not in header:
+            raise RunDirError(f"{path} has no 'iteration' column in its header line")
+        for row in reader:
+            if None in row or None in row.values():
+                cells = len(header) + len(row[None]) if None in row else sum(v is not None for v in row.values())
+                raise RunDirError(f"{path} line {reader.line_num}: {cells} cells where the header has {len(header)}")
+            parsed: dict[str, float] = {}
+            for key, value in row.items():
+                try:
+                    parsed[key] = float(value) if value != "" else float("nan")
+                except ValueError:
+                    raise RunDirError(f"{path} line {reader.line_num}: {key} = {value[:40]!r} is not a number") \
+                        from None
+            it = parsed["iteration"]
+            if not (math.isfinite(it) and it >= 1 and it.is_integer()):
+                raise RunDirError(f"{path} line {reader.line_num}: iteration {row['iteration']!r} is not an "
+                                  "integer >= 1")
+            rows.append((row, parsed))
+    except csv.Error as exc:
+        raise RunDirError(f"{path} is not a readable CSV file: {exc}") from None
+    return header, rows
 
 
 def _fmt(value: Any) -> Any:

@@ -21,12 +21,9 @@ import gymnasium as gym
 import numpy as np
 
 from trpo_tf.files import write_json_atomic
+from trpo_tf.run_errors import RunDirError
 
 RUN_FORMAT = "trpo-tf-run/1"
-
-
-class RunDirError(ValueError):
-    """A missing, foreign or damaged run directory. Its message is one readable line."""
 
 
 @dataclass(frozen=True)
@@ -114,43 +111,77 @@ class RunDir:
         """THE run-directory check: raise :class:`RunDirError` (one readable line) unless this is a trpo-tf
         run whose newest checkpoint (required unless ``require_checkpoint=False``) reads back completely.
 
-        Every tensor of the newest checkpoint is read once, so a truncated or garbled ``.data`` file
-        (TensorFlow checks a CRC per tensor) is reported before anything is restored or written. A run
-        killed before its first checkpoint has none: it can be resumed (from the start), not loaded.
+        The newest checkpoint is chosen from the checkpoint files and every tensor of it is read once
+        (:mod:`trpo_tf.checkpoint_files`; TensorFlow checks a CRC per tensor), so a truncated or garbled
+        ``.data`` file, or a damaged index, is dealt with before anything is restored or written. With
+        ``require_checkpoint=False`` only the layout is checked (a resume chooses its checkpoint under the
+        run's lock). A run killed before its first checkpoint has none: it can be resumed, not loaded.
         """
         if not self.path.is_dir():
             raise RunDirError(f"run directory {self.path} does not exist")
         if not self.info.is_file() or not self.config.is_file():
             raise RunDirError(f"{self.path} is not a trpo-tf run directory (no run.json / config.yaml)")
-        path = self.latest_checkpoint()
-        if path is None:
-            if require_checkpoint:
-                raise RunDirError(f"{self.path} has no checkpoint yet")
-            return self
-        import tensorflow as tf
-
-        try:
-            reader = tf.train.load_checkpoint(path)
-            for name in reader.get_variable_to_shape_map():
-                reader.get_tensor(name)
-        except Exception as exc:  # TF raises DataLossError, IndexError or ValueError depending on the damage
-            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise RunDirError(f"checkpoint {path} is corrupted: {detail}") from None
+        if require_checkpoint and self.latest_checkpoint() is None:
+            raise RunDirError(f"{self.path} has no checkpoint yet")
         return self
 
     def latest_checkpoint(self) -> str | None:
-        import tensorflow as tf
+        """The newest intact checkpoint, decided from the files (see :mod:`trpo_tf.checkpoint_files`);
+        verified once per RunDir object."""
+        from trpo_tf.checkpoint_files import newest_intact
 
-        return tf.train.latest_checkpoint(str(self.checkpoints)) if self.checkpoints.is_dir() else None
+        if not hasattr(self, "_latest"):
+            self._latest = newest_intact(self.checkpoints).path
+        return self._latest
 
     def read_info(self) -> RunInfo:
+        """``run.json``; a file that is not UTF-8 JSON of the expected shape is a :class:`RunDirError`."""
         try:
-            data = json.loads(self.info.read_text(encoding="utf-8"))
-            if data.get("format") != RUN_FORMAT:
-                raise RunDirError(f"{self.info}: unsupported format {data.get('format')!r}")
-            return RunInfo(**data)
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
-            raise RunDirError(f"cannot read {self.info}: {exc}") from None
+            data = json.loads(self.info.read_bytes().decode("utf-8"))
+        except OSError as exc:
+            raise RunDirError(f"cannot read {self.info}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise RunDirError(f"{self.info} is not UTF-8 text (byte {exc.start}); expected the run's JSON "
+                              "description") from None
+        except json.JSONDecodeError as exc:
+            raise RunDirError(f"{self.info} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise RunDirError(f"{self.info} must hold a JSON object, got {type(data).__name__}")
+        if data.get("format") != RUN_FORMAT:
+            raise RunDirError(f"{self.info}: unsupported format {data.get('format')!r} (expected {RUN_FORMAT!r})")
+        problem = _info_problem(data)
+        if problem:
+            raise RunDirError(f"{self.info}: {problem}"[:300])
+        return RunInfo(**data)
 
     def write_info(self, info: RunInfo) -> None:
         write_json_atomic(self.info, asdict(info))
+
+
+def _info_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with a run.json object's keys or value types (None if nothing)."""
+    fields = {f: t for f, t in RunInfo.__annotations__.items()}
+    unknown, missing = set(data) - set(fields), {f for f in fields if f != "format"} - set(data)
+    if unknown or missing:
+        return f"unexpected keys {sorted(unknown)}, missing keys {sorted(missing)}"
+
+    def number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    def count(x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 1_000_000
+
+    checks = {
+        "task": isinstance(data["task"], str), "gym_id": isinstance(data["gym_id"], str),
+        "env_kwargs": isinstance(data["env_kwargs"], dict), "obs_dim": count(data["obs_dim"]),
+        "discrete": isinstance(data["discrete"], bool), "act_dim": count(data["act_dim"]),
+        "control_hz": number(data["control_hz"]), "package_version": isinstance(data["package_version"], str),
+        "obs_layout": isinstance(data["obs_layout"], list) and all(isinstance(f, dict) for f in data["obs_layout"]),
+    }
+    for key in ("action_low", "action_high"):
+        value = data[key]
+        checks[key] = (value is None) if data["discrete"] is True else (
+            isinstance(value, list) and len(value) == data["act_dim"] and all(number(x) for x in value))
+    bad = [key for key, ok in checks.items() if not ok]
+    return f"wrong value for {', '.join(bad)}" if bad else None
+

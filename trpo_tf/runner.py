@@ -4,8 +4,10 @@ iteration, with metrics, TensorBoard, checkpoints and resume around it. The runn
 
 Crash safety: each iteration first appends its metrics row (fsynced), then saves a checkpoint with
 ``tf.train.CheckpointManager`` (TF writes the files, then atomically rewrites the ``checkpoint`` index, so a
-half-written checkpoint is never listed). Resume restores the newest listed checkpoint and drops metrics rows
-written after it, so rows are neither duplicated nor missing.
+half-written checkpoint is never listed). Resume restores the newest intact checkpoint, chosen from the files
+themselves (:mod:`trpo_tf.checkpoint_files`: a missing or damaged index is rebuilt), and drops metrics rows
+written after it, so rows are neither duplicated nor missing. A Trainer holds the run directory's lock
+(:mod:`trpo_tf.run_lock`) from just before it first writes until ``train()`` returns.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ import tensorflow as tf
 
 from trpo_tf.acting import NumpyActor
 from trpo_tf.algorithm import TRPO
+from trpo_tf.checkpoint_files import newest_intact, rewrite_index
 from trpo_tf.config import TRPOConfig
+from trpo_tf.env_check import open_env
 from trpo_tf.episodes import run_episodes
 from trpo_tf.files import write_json_atomic
 from trpo_tf.monitor import HealthCheck, MetricsCSV, Progress
 from trpo_tf.rollout import RolloutCollector, make_vector_env
 from trpo_tf.run_dir import RunDir, RunDirError, RunInfo, TaskDescription
+from trpo_tf.run_lock import RunLock, is_lock_file, lock_run_for_training
 
 log = logging.getLogger("trpo_tf")
 
@@ -49,7 +54,11 @@ class Trainer:
         ``make_eval_env`` builds the final evaluation's env (default ``make_env``; a randomized run
         evaluates on the nominal env)."""
         self.run = RunDir(run_dir)
-        if not resume and self.run.path.exists() and any(self.run.path.iterdir()):
+        if self.run.path.is_dir():
+            RunLock.check_free(self.run.path)  # a busy run: name its writer, before anything else
+        if not resume and self.run.path.exists() and not self.run.path.is_dir():
+            raise RunDirError(f"--out {self.run.path} is an existing file; give a directory for the new run")
+        if not resume and self.run.path.exists() and any(not is_lock_file(p) for p in self.run.path.iterdir()):
             raise RunDirError(f"{self.run.path} already exists and is not empty; use --resume or a new --out")
         self.config = config.validate()
         if config.vector_env == "ray":  # reach the cluster (or fail in one line) before anything is written
@@ -61,11 +70,19 @@ class Trainer:
         self.make_env, self.task = make_env, task
         self.make_eval_env = make_eval_env if make_eval_env is not None else make_env
 
-        probe = make_env()
+        probe = open_env(make_env, task.gym_id, config.env_kwargs)  # user-caused env failures: EnvSetupError
         self.info = RunInfo.from_env(task, probe)
         obs_space, act_space = probe.observation_space, probe.action_space
         probe.close()
 
+        self.lock = lock_run_for_training(self.run.path, resume)  # held until train() returns
+        try:
+            self._build(config, obs_space, act_space, resume)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _build(self, config: TRPOConfig, obs_space: gym.Space, act_space: gym.Space, resume: bool) -> None:
         keras.utils.set_random_seed(config.seed)
         self.algorithm = TRPO(obs_space, act_space, config)
         self.actor, self.critic = self.algorithm.actor, self.algorithm.critic
@@ -78,10 +95,17 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(counters=self.counters, rng_state=self.rng_state,
                                               **self.algorithm.checkpoint_objects())
         self.metrics = MetricsCSV(self.run.metrics)
-        if resume and self.run.latest_checkpoint() is not None:
-            self._restore()
+        choice = newest_intact(self.run.checkpoints, verify_older=True) if resume else None
+        if choice is not None and choice.path is not None:
+            self._restore(choice.path)
+            if not choice.index_ok:  # missing or damaged index: rebuilt from the verified files
+                for prefix, why in choice.skipped:
+                    log.warning("skipped damaged checkpoint %s: %s", prefix, why)
+                rewrite_index(self.run.checkpoints, choice)
+                log.warning("rebuilt %s/checkpoint from the checkpoint files", self.run.checkpoints)
         elif resume:  # killed before the first checkpoint: nothing was kept, start over in place
-            self.metrics.truncate_after(0)
+            self.metrics.truncate_after(0, max_dropped=config.checkpoint_every)
+            (self.run.checkpoints / "checkpoint").unlink(missing_ok=True)  # an index of nothing, maybe damaged
         else:
             self.run.path.mkdir(parents=True, exist_ok=True)
             config.save(self.run.config)
@@ -90,6 +114,10 @@ class Trainer:
             self._warm_up_normalizer()
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.run.checkpoints),
                                                   max_to_keep=config.keep_checkpoints)
+
+    def close(self) -> None:
+        """Release the run directory's lock without training (``train()`` releases it itself)."""
+        self.lock.release()
 
     @property
     def iteration(self) -> int:
@@ -125,8 +153,7 @@ class Trainer:
         envs = make_vector_env(self.make_env, cfg.n_envs, cfg.vector_env, cfg.n_workers)
         return RolloutCollector(envs, acting, seed=seed)
 
-    def _restore(self) -> None:
-        path = self.run.latest_checkpoint()
+    def _restore(self, path: str) -> None:
         try:
             names = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
             checkpoint = self.checkpoint
@@ -140,7 +167,7 @@ class Trainer:
                               f"{str(exc).splitlines()[0][:200]}") from None
         self.rng.bit_generator.state = json.loads(self.rng_state.numpy().decode())
         self.algorithm.after_restore()
-        self.metrics.truncate_after(self.iteration)
+        self.metrics.truncate_after(self.iteration, max_dropped=self.config.checkpoint_every)
         log.info("resumed %s at iteration %d, %d env steps", self.run.path, self.iteration, self.env_steps)
 
     def _save_checkpoint(self) -> None:
@@ -149,7 +176,14 @@ class Trainer:
         self.manager.save(checkpoint_number=self.iteration)
 
     def train(self) -> dict[str, Any]:
-        """Iterate until ``total_steps``; returns the last metrics row and the evaluation."""
+        """Iterate until ``total_steps``; returns the last metrics row and the evaluation. Releases the
+        run directory's lock when done (a Trainer trains once)."""
+        try:
+            return self._train()
+        finally:
+            self.lock.release()
+
+    def _train(self) -> dict[str, Any]:
         cfg = self.config
         acting = NumpyActor(self.actor)
         # A resumed run cannot restore the simulators mid-episode: it starts fresh episodes on new seeds.

@@ -60,6 +60,20 @@ def _c_prefix(text: str) -> str:
     return text
 
 
+def _at_least_100(text: str) -> int:
+    value = _int(text)
+    if value < 100:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 100 (a p99 needs 100 samples), got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"expected a seed in 0..{2**32 - 1}, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``trpo`` parser; each subcommand's handler is stored as ``args.handler`` (a name)."""
     parser = _Parser(prog=PROG, description="Train robot policies with TRPO (TensorFlow), export them to ONNX.")
@@ -77,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a policy. Settings: task preset <- --config file <- --set <- flags.")
     p.add_argument("--task", help="task name or gymnasium id (see `trpo tasks`)")
     p.add_argument("--steps", type=_int, help="total environment steps (config key total_steps)")
-    p.add_argument("--seed", type=_int, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, help="random seed (default 0)")
     p.add_argument("--n-envs", type=_int, help="parallel environments (config key n_envs)")
     p.add_argument("--out", help="run directory to create (default runs/<task>-<date>-<time>)")
     p.add_argument("--config", metavar="FILE.yaml", help="YAML file of config keys (e.g. a run's config.yaml)")
@@ -93,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the policy's mean action for N episodes on fixed seeds; writes eval.json.")
     p.add_argument("run_dir", metavar="DIR")
     p.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default 10)")
-    p.add_argument("--seed", type=_int, help="seed of the first episode (default 10000 + the run's seed)")
+    p.add_argument("--seed", type=_seed, help="seed of the first episode (default 10000 + the run's seed)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser("export", help="export a run's policy to ONNX (with a parity check against TF), or to C",
@@ -121,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("onnx_file", metavar="FILE.onnx")
     p.add_argument("--task", help="task to run it on (default: the task in the file's metadata)")
     p.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default 10)")
-    p.add_argument("--seed", type=_int, default=0, help="seed of the first episode (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the first episode (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser("robustness", help="sweep an ONNX policy over randomization axes (no TensorFlow)",
@@ -149,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="DIR")
     p.add_argument("--out", metavar="FILE", help="FILE.mp4 or FILE.gif (default DIR/policy.mp4)")
     p.add_argument("--episodes", type=_positive_int, default=1, help="episodes (default 1)")
-    p.add_argument("--seed", type=_int, default=0, help="seed of the first episode (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the first episode (default 0)")
     p.add_argument("--max-frames", type=_positive_int, default=1000, help="stop after this many frames")
 
     p = sub.add_parser("plot", help="plot learning curves of one or more runs",
@@ -183,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b = bench.add_parser("runtime", help="ONNX act() latency and a 1 kHz control loop")
     b.add_argument("onnx_file", metavar="FILE.onnx", nargs="?", help="exported policy (default: a test MLP)")
-    b.add_argument("--n", type=_positive_int, default=20_000, help="timed act() calls (default 20000)")
+    b.add_argument("--n", type=_at_least_100, default=20_000, help="timed act() calls (default 20000, >= 100)")
     b.add_argument("--c", action="store_true", help="export the policy to C and time the compiled call next to "
                                                     "act() and raw onnxruntime, with the footprint")
     b.add_argument("--json", action="store_true")
@@ -198,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, help="task (default: the demo task, see docs/cli.md)")
     p.add_argument("--steps", type=_positive_int, help="training steps (default: the demo's budget)")
     p.add_argument("--out", help="run directory (default runs/demo-<task>-<date>-<time>)")
-    p.add_argument("--seed", type=_int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     return parser
 
 
@@ -259,13 +273,20 @@ def _tail(capture: IO[bytes] | None, lines: int = 30) -> str:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean bad input (exit 2). Imported lazily: ``trpo --help`` stays light."""
+    import gymnasium as gym
+
     from export.errors import CompilerNotFoundError, UnsupportedGraphError
+    from export.runtime import PolicyFileError
+    from export.sim import PolicyMismatchError
     from robots.registry import UnknownTaskError
+    from trpo_tf.app.user_input import OutputPathError
     from trpo_tf.config import ConfigError
+    from trpo_tf.env_check import EnvSetupError
     from trpo_tf.run_dir import RunDirError
 
-    return (UsageError, ConfigError, UnknownTaskError, RunDirError, FileNotFoundError, NotADirectoryError,
-            IsADirectoryError, PermissionError, UnsupportedGraphError, CompilerNotFoundError)
+    return (UsageError, ConfigError, UnknownTaskError, RunDirError, EnvSetupError, PolicyFileError,
+            PolicyMismatchError, OutputPathError, gym.error.DependencyNotInstalled, FileNotFoundError,
+            NotADirectoryError, IsADirectoryError, PermissionError, UnsupportedGraphError, CompilerNotFoundError)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -299,6 +320,12 @@ def _run(argv: list[str] | None) -> int:
     _setup_logging()
     with native_stderr_captured(enabled=not args.verbose) as capture:
         try:
+            if args.command == "train":  # a busy run is refused before TensorFlow's start-up (seconds)
+                from trpo_tf.run_lock import RunLock
+
+                target = args.resume or args.out
+                if target and os.path.isdir(target):
+                    RunLock.check_free(target)
             if args.command in _TENSORFLOW_COMMANDS:
                 # TensorFlow before mujoco, or MUJOCO_GL=osmesa crashes the process (trpo_tf/headless.py).
                 import trpo_tf.models  # noqa: F401

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,8 +33,10 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     """List the registry (or one task in full); JSON with ``--json``."""
     import robots
 
-    if args.name:
-        spec = robots.get_task(args.name)
+    if args.name is not None:
+        if not args.name.strip():
+            raise UsageError("task name is empty; `trpo tasks` lists them all")
+        spec = robots.find_task(args.name) or _gymnasium_task(args.name)
         if args.json:
             from robots.factory import describe
 
@@ -83,6 +86,25 @@ def _cmd_robustness(args: argparse.Namespace) -> int:
     from trpo_tf.app.robustness import cmd_robustness
 
     return cmd_robustness(args)
+
+
+def _gymnasium_task(gym_id: str) -> Any:
+    """A TaskSpec describing any gymnasium id (docs/cli.md: any gymnasium id works wherever a task is
+    expected); UnknownTaskError if gymnasium does not know it either, EnvSetupError if it cannot be used."""
+    import robots
+    from trpo_tf.env_check import open_env
+    from trpo_tf.run_dir import RunInfo, TaskDescription
+
+    resolved = robots.resolve_task(gym_id)  # UnknownTaskError listing the known names
+    env = open_env(resolved.env_factory(), gym_id)
+    try:
+        info = RunInfo.from_env(TaskDescription(**resolved.description()), env)
+    finally:
+        env.close()
+    layout = tuple(robots.ObsField(**f) for f in info.obs_layout)
+    return robots.TaskSpec(name=gym_id, gym_id=gym_id, simulator="gymnasium", family="-", obs_dim=info.obs_dim,
+                           act_dim=info.act_dim, control_hz=info.control_hz, obs_layout=layout,
+                           description="a gymnasium id (not in the trpo-tf registry: default settings, no preset)")
 
 
 def _layout_summary(layout: Any, width: int = 60) -> str:
@@ -143,19 +165,32 @@ def _eval_line(ev: dict[str, Any]) -> str:
 
 # -------------------------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Deterministic evaluation of the newest checkpoint; writes ``DIR/eval.json``."""
+    """Deterministic evaluation of the newest checkpoint; writes ``DIR/eval.json`` when it can hold the run's
+    lock. On a run that is training (or a read-only one) it evaluates and prints, and leaves eval.json alone."""
     import robots
     from trpo_tf.episodes import run_episodes
     from trpo_tf.files import write_json_atomic
     from trpo_tf.policy import load_policy
-    from trpo_tf.run_dir import RunDir
+    from trpo_tf.run_dir import RunDir, RunDirError
+    from trpo_tf.run_lock import RunLock
 
     policy = load_policy(args.run_dir)  # checks the run dir (and its newest checkpoint) once
-    seed = 10_000 + policy.config.seed if args.seed is None else args.seed
-    make_env = robots.EnvFactory(policy.info.gym_id, dict(policy.info.env_kwargs))
-    result = run_episodes(policy.act, make_env, args.episodes, seed)
-    result = {"task": policy.info.task, "iteration": policy.iteration, "env_steps": policy.env_steps, **result}
-    write_json_atomic(RunDir(args.run_dir).eval, result)
+    try:
+        lock: Any = RunLock(args.run_dir, "evaluate").acquire()
+    except RunDirError as exc:  # busy (RunLockedError) or not writable
+        lock, busy = None, str(exc).split(";")[0]
+    try:
+        seed = 10_000 + policy.config.seed if args.seed is None else args.seed
+        make_env = robots.EnvFactory(policy.info.gym_id, dict(policy.info.env_kwargs))
+        result = run_episodes(policy.act, make_env, args.episodes, seed)
+        result = {"task": policy.info.task, "iteration": policy.iteration, "env_steps": policy.env_steps, **result}
+        if lock is not None:
+            write_json_atomic(RunDir(args.run_dir).eval, result)
+        else:
+            print(f"trpo: note: eval.json not written: {busy}", file=sys.stderr)
+    finally:
+        if lock is not None:
+            lock.release()
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -182,9 +217,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export to ONNX (and with ``--format c`` on to C); a failed parity gate raises ParityError or its
     CParityError (exit 1, nothing written by the failed step)."""
     from export.onnx import export_onnx
+    from trpo_tf.app.user_input import check_output_file, run_write_lock
+    from trpo_tf.run_dir import RunDir
 
+    RunDir(args.run_dir).check(require_checkpoint=False)  # the layout; load_policy checks the checkpoint
+    # With --format c, --out names the C directory; the ONNX file goes to its default place in the run.
     c_out = _c_out_dir(args.out or Path(args.run_dir) / "policy_c") if args.format == "c" else None
-    r = export_onnx(args.run_dir, None if c_out else args.out)  # load_policy checks the run dir once
+    out = check_output_file((None if c_out else args.out) or RunDir(args.run_dir).onnx, "export --out",
+                            "policy.onnx")
+    lock = run_write_lock(args.run_dir, out, "export")  # only when writing into the run itself
+    try:
+        r = export_onnx(args.run_dir, out)
+    finally:
+        if lock is not None:
+            lock.release()
     print(f"wrote {r.path} (+ {r.sidecar}) in {r.seconds:.1f} s, opset {r.opset}")
     print(f"  parity vs TensorFlow: max abs error {r.max_abs_error:.3g} (tolerance {r.tolerance:g}) on "
           f"{r.n_observations} observations, {r.n_recorded} recorded in the simulator")
@@ -238,10 +284,22 @@ def cmd_run_onnx(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------- render, plot
 def cmd_render(args: argparse.Namespace) -> int:
     """A video of deterministic episodes."""
+    from trpo_tf.app.user_input import check_output_file, run_write_lock
     from trpo_tf.app.video import render_run
+    from trpo_tf.run_dir import RunDir
 
     out = args.out or str(Path(args.run_dir) / "policy.mp4")
-    result = render_run(args.run_dir, out, episodes=args.episodes, seed=args.seed, max_frames=args.max_frames)
+    if Path(out).suffix.lower() not in (".mp4", ".gif"):
+        raise UsageError(f"video file must end in .mp4 or .gif, got {Path(out).name!r}")
+    RunDir(args.run_dir).check(require_checkpoint=False)  # the layout; load_policy checks the checkpoint
+    out_path = check_output_file(out, "render --out", "policy.mp4")
+    lock = run_write_lock(args.run_dir, out_path, "render")
+    try:
+        result = render_run(args.run_dir, out_path, episodes=args.episodes, seed=args.seed,
+                            max_frames=args.max_frames)
+    finally:
+        if lock is not None:
+            lock.release()
     returns = ", ".join(f"{r:.1f}" for r in result["returns"])
     print(f"wrote {result['path']}: {result['frames']} frames at {result['fps']} fps; episode returns {returns}")
     return 0
@@ -250,9 +308,16 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     """Learning curves (mean ± std over runs of one task)."""
     from trpo_tf.app.plotting import plot_runs
+    from trpo_tf.app.user_input import check_output_file, inside, run_write_lock
 
-    out = args.out or str(Path(args.run_dirs[0]) / "curve.png")
-    path = plot_runs(args.run_dirs, out, x=args.x, y=args.y)
+    out = check_output_file(args.out or str(Path(args.run_dirs[0]) / "curve.png"), "plot --out", "curve.png")
+    target = next((d for d in args.run_dirs if Path(d).is_dir() and inside(out, Path(d))), None)
+    lock = run_write_lock(target, out, "plot") if target is not None else None
+    try:
+        path = plot_runs(args.run_dirs, out, x=args.x, y=args.y)
+    finally:
+        if lock is not None:
+            lock.release()
     print(f"wrote {path}")
     return 0
 
@@ -295,7 +360,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from trpo_tf.app import bench
 
     if args.bench == "update":
-        spec = robots.get_task(args.task)  # the update is timed on synthetic data of this task's shapes
+        spec = robots.find_task(args.task) or _gymnasium_task(args.task)  # synthetic data of the task's shapes
         result = bench.bench_update(obs_dim=spec.obs_dim, act_dim=spec.act_dim, batch=args.batch,
                                     cg_iters=args.cg_iters, critic_epochs=args.critic_epochs,
                                     jit_compile=not args.no_jit, repeats=args.repeats)

@@ -52,12 +52,11 @@ def load_curve(run_dir: str | os.PathLike, x: str, y: str) -> Curve:
 
 def _task_of(config_yaml: Path) -> str:
     """The run's task from its config.yaml ("?" if unreadable: the curve is still worth drawing)."""
-    import yaml
+    from trpo_tf.config import ConfigError, read_yaml_mapping
 
     try:
-        data = yaml.safe_load(config_yaml.read_text(encoding="utf-8")) or {}
-        return str(data.get("task", "?")) if isinstance(data, dict) else "?"
-    except (OSError, yaml.YAMLError):
+        return str(read_yaml_mapping(config_yaml).get("task", "?"))
+    except ConfigError:
         return "?"
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from trpo_tf.runner import Trainer  # first: TensorFlow before mujoco (MUJOCO_GL=osmesa, trpo_tf/headless.py)
 from trpo_tf.app.errors import UsageError
-from trpo_tf.config import ConfigError, TRPOConfig, read_yaml_mapping
+from trpo_tf.config import ConfigError, TRPOConfig, parse_value, read_yaml_mapping
 from trpo_tf.run_dir import RunDir, TaskDescription
+from trpo_tf.run_lock import RunLock
 
 import robots  # noqa: E402  (after TensorFlow)
 from robots.factory import settings_for  # noqa: E402
@@ -33,14 +34,12 @@ def build_config(task: str | None, config_file: str | None = None, overrides: li
     The task is ``task``, else a ``task=`` override, else the file's ``task:`` key. Raises before anything
     is written: UsageError (no task), UnknownTaskError, ConfigError.
     """
-    import yaml
-
     file_data = read_yaml_mapping(config_file) if config_file else {}
     rest, set_task = [], None
     for item in overrides:
         key, sep, raw = item.partition("=")
         if sep and key.strip() == "task":
-            set_task = yaml.safe_load(raw)
+            set_task = parse_value("task", raw)
         else:
             rest.append(item)
     task = task or set_task or file_data.get("task")
@@ -91,7 +90,10 @@ def train(config: TRPOConfig, run_dir: str | Path | None = None, progress: bool 
 
 
 def resume_trainer(run_dir: str | Path, total_steps: int | None = None, progress: bool = True) -> Trainer:
-    """A :class:`Trainer` continuing ``run_dir`` (checked once here) with the env its run.json records."""
+    """A :class:`Trainer` continuing ``run_dir`` (checked once here) with the env its run.json records.
+    A run another process is writing is refused first (RunLockedError names it)."""
+    if Path(run_dir).is_dir():
+        RunLock.check_free(run_dir)
     run = RunDir(run_dir).check(require_checkpoint=False)
     config = TRPOConfig.load(run.config)
     if total_steps is not None:
