@@ -7,14 +7,22 @@ vector-env step makes one batched numpy call. The maths is the Keras actor's, li
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from trpo_tf.models import CategoricalActor, _Actor
 
+def _elu_(x: np.ndarray) -> np.ndarray:
+    x[:] = np.where(x > 0.0, x, np.expm1(np.minimum(x, 0.0)))
+    return x
+
+
+# In place: each layer's output array is reused for its activation (no extra temporaries per step).
 _ACTIVATIONS = {
-    "tanh": np.tanh,
-    "relu": lambda x: np.maximum(x, 0.0),
-    "elu": lambda x: np.where(x > 0.0, x, np.expm1(np.minimum(x, 0.0))),
+    "tanh": lambda x: np.tanh(x, out=x),
+    "relu": lambda x: np.maximum(x, 0.0, out=x),
+    "elu": _elu_,
 }
 
 
@@ -24,6 +32,7 @@ class NumpyActor:
     def __init__(self, actor: _Actor) -> None:
         self.discrete = isinstance(actor, CategoricalActor)
         self.activation = _ACTIVATIONS[actor.activation_name]
+        self.seconds = 0.0
         self.refresh(actor)
 
     def refresh(self, actor: _Actor) -> None:
@@ -37,17 +46,35 @@ class NumpyActor:
 
     def head_output(self, obs: np.ndarray) -> np.ndarray:
         """Gaussian mean or categorical logits for a batch of raw observations [n, obs_dim]."""
-        x = np.clip((np.asarray(obs, np.float32) - self.obs_mean) * self.obs_inv_std, -self.obs_clip, self.obs_clip)
+        x = np.asarray(obs, np.float32) - self.obs_mean  # the one new array of the normalizer, then in place
+        x *= self.obs_inv_std
+        np.clip(x, -self.obs_clip, self.obs_clip, out=x)
         for kernel, bias in self.hidden:
-            x = self.activation(x @ kernel + bias)
-        return x @ self.head[0] + self.head[1]
+            x = x @ kernel
+            x += bias
+            x = self.activation(x)
+        out = x @ self.head[0]
+        out += self.head[1]
+        return out
 
     def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Stochastic actions: μ + σ·ε, or a categorical draw by the Gumbel-max trick."""
+        """Stochastic actions: μ + σ·ε, or a categorical draw by the Gumbel-max trick. The time spent here
+        is added to :attr:`seconds` (the acting share of collection, for the per-phase profile)."""
+        t0 = time.perf_counter()
         out = self.head_output(obs)
         if self.discrete:
-            return np.argmax(out + rng.gumbel(size=out.shape), axis=-1)
-        return (out + self.std * rng.standard_normal(out.shape, dtype=np.float32)).astype(np.float32)
+            out = np.argmax(out + rng.gumbel(size=out.shape), axis=-1)
+        else:
+            noise = rng.standard_normal(out.shape, dtype=np.float32)
+            noise *= self.std
+            out += noise
+        self.seconds += time.perf_counter() - t0
+        return out
+
+    def take_seconds(self) -> float:
+        """Seconds spent in :meth:`sample` since the last call (and reset the count)."""
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
 
     def deterministic(self, obs: np.ndarray) -> np.ndarray:
         """The mode: μ(s), or argmax of the logits."""
