@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads is not None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    from trpo_tf.bench import _synthetic_batch, machine_info
+    from trpo_tf.app.bench import _synthetic_batch, machine_info
     from trpo_tf.critic import CriticTrainer
     from trpo_tf.models import build_models
     from trpo_tf.trpo import TRPOPolicyStep, TRPOStepSettings, flatten

@@ -1,10 +1,10 @@
-"""trpo_tf/bench_profile.py: the analytic FLOP count by hand, and a real (tiny) profile run end to end."""
+"""trpo_tf/app/bench_profile.py: the analytic FLOP count by hand, and a real (tiny) profile run end to end."""
 
 from __future__ import annotations
 
 import math
 
-from trpo_tf.bench_profile import mlp_macs, profile_update, sgemm_rate, update_flops
+from trpo_tf.app.bench_profile import mlp_macs, profile_update, sgemm_rate, update_flops
 
 
 def test_mlp_macs_counts_forward_and_input_gradient_multiply_adds():

@@ -77,6 +77,7 @@ class Trainer:
             self.run.write_info(self.info)
         if self.iteration == 0 and config.normalize_obs:
             self._warm_up_normalizer()
+        self.phase_seconds = {"log_s": 0.0, "checkpoint_s": 0.0}
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.run.checkpoints),
                                                   max_to_keep=config.keep_checkpoints)
 
@@ -124,8 +125,14 @@ class Trainer:
         self.algorithm.before_save()
         self.manager.save(checkpoint_number=self.iteration)
 
-    def train(self) -> dict[str, Any]:
-        """Iterate until ``total_steps``; returns the last metrics row and the evaluation."""
+    def train(self, callback: Callable[[dict[str, Any], NumpyActor], bool] | None = None) -> dict[str, Any]:
+        """Iterate until ``total_steps``; returns the last metrics row and the evaluation.
+
+        ``callback(row, acting)``, if given, runs after each iteration (row written, checkpoint saved) with
+        the metrics row and the numpy acting policy (already refreshed to the new weights); returning True
+        stops training there (e.g. ``trpo bench skill`` once its evaluation reaches the target).
+        :attr:`phase_seconds` totals the time spent writing metrics/TensorBoard (``log_s``) and
+        checkpoints (``checkpoint_s``) — the phases that follow the row they would belong to."""
         cfg = self.config
         envs = make_vector_env(self.make_env, cfg.n_envs, cfg.vector_env, cfg.n_workers)
         acting = NumpyActor(self.actor)
@@ -140,14 +147,21 @@ class Trainer:
             while self.env_steps < cfg.total_steps:
                 row = self._iteration(collector, acting, start)
                 health(row)
+                t0 = time.perf_counter()
                 self.metrics.append(row)
                 with writer.as_default(step=row["env_steps"]):
                     for key, value in row.items():
                         if isinstance(value, (int, float)) and math.isfinite(value):
                             tf.summary.scalar(key, value)
+                t1 = time.perf_counter()
                 if self.iteration % cfg.checkpoint_every == 0 or self.env_steps >= cfg.total_steps:
                     self._save_checkpoint()
+                t2 = time.perf_counter()
+                self.phase_seconds["log_s"] += t1 - t0
+                self.phase_seconds["checkpoint_s"] += t2 - t1
                 progress.update(row)
+                if callback is not None and callback(row, acting):
+                    break
         finally:
             progress.close()
             collector.close()
@@ -165,8 +179,10 @@ class Trainer:
     def _iteration(self, collector: RolloutCollector, acting: NumpyActor, start: float) -> dict[str, Any]:
         cfg = self.config
         t0 = time.perf_counter()
+        acting.take_seconds()
         batch = collector.collect(cfg.n_steps, self.rng)
         t1 = time.perf_counter()
+        acting_s = acting.take_seconds()
         # Both seeds come from the run's checkpointed generator: a resumed run draws what it would have.
         critic_seed, fisher_seed = (int(x) for x in self.rng.integers(2**31 - 1, size=2))
         diagnostics = self.algorithm.update(batch, critic_seed=critic_seed, fisher_seed=fisher_seed)
@@ -180,6 +196,8 @@ class Trainer:
             "time_s": time.perf_counter() - start,
             "steps_per_s": batch.n_steps / (time.perf_counter() - t0),
             "collect_s": t1 - t0,
+            "acting_s": acting_s,
+            "env_s": t1 - t0 - acting_s,  # env stepping and the collector's bookkeeping
             "episode_return_mean": float(np.mean(returns_seen)) if returns_seen else float("nan"),
             "episode_return_std": float(np.std(returns_seen)) if returns_seen else float("nan"),
             "episode_length_mean": float(np.mean(batch.episode_lengths)) if returns_seen else float("nan"),

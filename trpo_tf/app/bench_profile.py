@@ -7,7 +7,7 @@ a change in the machine's load hits all of them alike), by CPU time of this proc
 (``time.process_time``, all threads) and by wall clock. FLOPs are counted analytically (matmuls only,
 2 per multiply-add; the elementwise work is ~1 % at 64×64) — see :func:`update_flops`.
 
-    from trpo_tf.bench_profile import profile_update
+    from trpo_tf.app.bench_profile import profile_update
     profile_update(cg_iters=10, critic_epochs=5)
 """
 
@@ -132,7 +132,7 @@ def profile_update(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidde
                    cg_iters: int = 10, critic_epochs: int = 5, critic_batch: int = 128, rounds: int = 15,
                    seed: int = 0) -> dict[str, Any]:
     """Time the compiled pieces of one update (see the module docstring); returns a JSON-able dict."""
-    from trpo_tf.bench import _synthetic_batch, machine_info
+    from trpo_tf.app.bench import _synthetic_batch, machine_info
 
     tf.keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
