@@ -13,6 +13,7 @@ One update, in order:
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -50,6 +51,44 @@ class TRPO:
         # The reward scaler's numpy state mirrored in variables, so it travels in the checkpoint.
         self.reward_state = tf.Variable([1e-4, 0.0, 1.0], dtype=tf.float64, trainable=False)  # count, mean, var
         self.reward_returns = tf.Variable(np.zeros(config.n_envs), dtype=tf.float64, trainable=False)
+        self.observation_space, self.action_space = observation_space, action_space
+        self._precompile: threading.Thread | None = None
+        self._precompile_error: BaseException | None = None
+
+    def start_precompile(self, n_samples: int) -> None:
+        """Trace and (XLA-)compile the update for batches of ``n_samples`` in a background thread, so the
+        compilation overlaps env start-up, the normalizer warm-up and the first collection; :meth:`update`
+        waits for it. It runs the update once on a zero batch: zero advantages make the policy step a
+        no-op that rewrites θ_old bit for bit (status "zero gradient"), and the critic's weights and Adam
+        state are put back afterwards, so the run's numbers are exactly those without it
+        (tests/test_algorithm.py). The normalizer is neither read back nor written here."""
+        def work() -> None:
+            try:
+                state = list(self.critic.trainable_variables) + list(self.critic_trainer.optimizer.variables)
+                saved = [v.numpy() for v in state]
+                space = self.action_space
+                actions = np.zeros(n_samples, np.int64) if isinstance(space, gym.spaces.Discrete) \
+                    else np.zeros((n_samples, *space.shape), np.float32)
+                zeros = np.zeros(n_samples, np.float32)
+                obs = np.zeros((n_samples, *self.observation_space.shape), np.float32)
+                self.update_step(obs, actions, zeros, zeros, critic_seed=0, fisher_seed=0)
+                self.critic_trainer.values(obs[:1])
+                for variable, value in zip(state, saved):
+                    variable.assign(value)
+            except BaseException as exc:  # re-raised by the first update
+                self._precompile_error = exc
+
+        self._precompile = threading.Thread(target=work, daemon=True, name="trpo-precompile")
+        self._precompile.start()
+
+    def wait_precompile(self) -> None:
+        """Join the background compilation (if any) and re-raise its error."""
+        if self._precompile is not None:
+            self._precompile.join()
+            self._precompile = None
+        if self._precompile_error is not None:
+            error, self._precompile_error = self._precompile_error, None
+            raise error
 
     def init_normalizer(self, obs: np.ndarray) -> None:
         """Start the observation statistics from observations collected before the first update, so the
@@ -82,6 +121,7 @@ class TRPO:
         reward scaling + GAE, ``update_s`` the policy step and the critic fit in ONE compiled call
         (:class:`trpo_tf.update.TRPOUpdate`), ``normalizer_s``; the older columns: ``policy_s`` = gae_s +
         update_s, ``critic_s`` NaN, the critic fit no longer being timed apart)."""
+        self.wait_precompile()
         t0 = time.perf_counter()
         advantages, returns, values = self.advantages(batch)
         obs = batch.obs.reshape(-1, batch.obs.shape[-1])

@@ -75,6 +75,9 @@ class Trainer:
             self.run.path.mkdir(parents=True, exist_ok=True)
             config.save(self.run.config)
             self.run.write_info(self.info)
+        # Compile the update in the background while envs start, the normalizer warms up and the first
+        # batch is collected (the first update waits for it; the run's numbers are unchanged).
+        self.algorithm.start_precompile(config.batch_size)
         if self.iteration == 0 and config.normalize_obs:
             self._warm_up_normalizer()
         self.phase_seconds = {"log_s": 0.0, "checkpoint_s": 0.0}
@@ -166,6 +169,7 @@ class Trainer:
             progress.close()
             collector.close()
             writer.close()
+        self.algorithm.wait_precompile()  # (no update ran, e.g. a resume already at total_steps)
         if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(
                 f"-{self.iteration}"):
             self._save_checkpoint()
