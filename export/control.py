@@ -17,8 +17,18 @@ Stopping (``LoopReport.reason``):
   ``max_consecutive_overruns`` in a row.
 
 On errors and overruns ``robot.safe_state()`` is called before ``run`` returns (and on
-``KeyboardInterrupt``, which is then re-raised). On "completed"/"stopped" the robot is left as it is: the
-caller decides what comes next.
+``KeyboardInterrupt``, which is then re-raised). On "completed"/"stopped" the robot is left as it is
+unless ``safe_state_on_exit`` is set, in which case ``safe_state()`` ends every run.
+
+Deployment guards (continuous actions; as ros2_control's ONNX policy controller offers), applied to the
+policy's action before the robot gets it, in this order:
+
+* blend-in: over the first ``blend_in_steps`` ticks the command moves from ``default_action`` to the
+  policy's action, ``a_i = d + w_i (π(o_i) − d)`` with ``w_i = (i + 1) / N``;
+* rate limit: no element changes by more than ``max_action_delta`` from the previous command (the first
+  command is limited against ``default_action`` when one is given).
+
+Both keep a command between two in-bounds commands, so they never leave the robot's bounds.
 """
 
 from __future__ import annotations
@@ -69,6 +79,7 @@ class LoopReport:
     wake_late_max_us: float
     safe_state_called: bool
     error: BaseException | None = field(default=None, repr=False, compare=False)
+    rate_limited_ticks: int = 0  # ticks whose command the rate limit changed
 
     @property
     def deadline_met_fraction(self) -> float:
@@ -104,6 +115,10 @@ class ControlLoop:
         spin_s: float = 2e-4,
         history: int = 1_000_000,
         realtime_priority: int | None = None,
+        max_action_delta: float | Any | None = None,
+        blend_in_steps: int = 0,
+        default_action: Any | None = None,
+        safe_state_on_exit: bool = False,
     ):
         act = getattr(policy, "act", policy)
         if not callable(act):
@@ -139,6 +154,13 @@ class ControlLoop:
                 raise ValueError(f"realtime_priority must be None or an integer in [{lo}, {hi}], "
                                  f"got {realtime_priority!r}")
         self.realtime_priority = realtime_priority
+        self.max_action_delta, self.default_action = _guard_arrays(max_action_delta, default_action)
+        if type(blend_in_steps) is not int or blend_in_steps < 0:
+            raise ValueError(f"blend_in_steps must be an integer >= 0, got {blend_in_steps!r}")
+        if blend_in_steps and self.default_action is None:
+            raise ValueError("blend_in_steps needs default_action (the command to blend in from)")
+        self.blend_in_steps = blend_in_steps
+        self.safe_state_on_exit = bool(safe_state_on_exit)
         self._stop_requested = False
 
     def request_stop(self) -> None:
@@ -166,18 +188,37 @@ class ControlLoop:
                 raise
             elapsed = time.perf_counter() - t0
 
-        safe_called = reason not in ("completed", "stopped")
+        safe_called = reason not in ("completed", "stopped") or self.safe_state_on_exit
         if safe_called:
             safe_error = _call_safe_state(self.robot)
             if safe_error is not None:
                 reason += f"; safe_state raised {_describe(safe_error)}"
         return rec.report(reason, self.rate_hz, elapsed, safe_called, error)
 
+    def _guard(self, action: Any, previous: np.ndarray | None, tick: int) -> tuple[np.ndarray, bool]:
+        """Blend-in, then rate limit (see the module docstring); returns (command, rate limit acted)."""
+        raw = np.asarray(action)
+        if raw.dtype.kind != "f" or raw.ndim != 1:
+            raise ValueError(f"rate limit and blend-in need a continuous action vector, got {raw.dtype}{raw.shape}")
+        a = raw.astype(np.float64)
+        if tick < self.blend_in_steps:
+            w = (tick + 1) / self.blend_in_steps
+            a = self.default_action + w * (a - self.default_action)
+        limited = False
+        if self.max_action_delta is not None and previous is not None:
+            lo, hi = previous - self.max_action_delta, previous + self.max_action_delta
+            clipped = np.minimum(np.maximum(a, lo), hi)
+            limited = bool((clipped != a).any())
+            a = clipped
+        return a.astype(raw.dtype), limited
+
     def _tick_until_done(
         self, t0: float, n_slots: int | None, max_ticks: int | None, rec: _Record
     ) -> tuple[str, Exception | None]:
         """The loop proper; returns (reason, exception). Tick k is due at t0 + k * period."""
         act, robot, spin, period = self._act, self.robot, self.spin_s, 1.0 / self.rate_hz
+        guarded = self.max_action_delta is not None or self.blend_in_steps > 0
+        previous = self.default_action
         perf, sleep = time.perf_counter, time.sleep
         size = len(rec.latency)
         slot = consecutive = 0
@@ -199,6 +240,10 @@ class ControlLoop:
                 return f"robot_error: read_observation raised {_describe(e)}", e
             try:
                 action = act(obs)
+                if guarded:
+                    action, limited = self._guard(action, previous, rec.ticks)
+                    previous = action
+                    rec.limited += limited
             except Exception as e:
                 return f"policy_error: {_describe(e)}", e
             try:
@@ -240,6 +285,7 @@ class _Record:
     ticks: int = 0
     missed: int = 0
     skipped: int = 0
+    limited: int = 0
 
     def report(
         self, reason: str, rate_hz: float, elapsed: float, safe_called: bool, error: Exception | None
@@ -261,6 +307,7 @@ class _Record:
             wake_late_max_us=float(wake.max()) if filled else 0.0,
             safe_state_called=safe_called,
             error=error,
+            rate_limited_ticks=self.limited,
         )
 
 
@@ -281,6 +328,22 @@ def realtime_scheduling(priority: int | None) -> Iterator[None]:
         yield
     finally:
         os.sched_setscheduler(0, old_policy, old_param)
+
+
+def _guard_arrays(delta: Any, default: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Validate ``max_action_delta`` (> 0, a number or one per action element) and ``default_action``."""
+    out = []
+    for name, value in (("max_action_delta", delta), ("default_action", default)):
+        if value is None:
+            out.append(None)
+            continue
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.ndim > 1 or arr.size == 0 or not np.isfinite(arr).all():
+            raise ValueError(f"{name} must be a finite number or vector, got {value!r}")
+        if name == "max_action_delta" and (arr <= 0).any():
+            raise ValueError(f"max_action_delta must be > 0, got {value!r}")
+        out.append(arr)
+    return out[0], out[1]
 
 
 def _call_safe_state(robot: RobotInterface) -> Exception | None:

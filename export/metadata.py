@@ -11,6 +11,10 @@ Conventions (format version 1):
 * discrete policies: ``discrete`` true, ``n_actions`` = ``act_dim`` = the number of actions (the task
   registry's convention, ``TaskSpec.act_dim``), bounds null; the graph output is int64 ``[N]``.
 * ``obs_layout`` lists contiguous slices of the observation whose sizes sum to ``obs_dim``.
+* optional keys (absent when null, so a nominal policy's metadata is what older runtimes read):
+  ``randomization`` — the domain randomization the policy was trained under (the preset's
+  ``randomization:`` mapping, e.g. ``{"mass_scale": [0.8, 1.2]}``; see robots/randomization.py);
+  ``robustness`` — the summary ``trpo robustness --write-sidecar`` adds to the sidecar only.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class PolicyMetadata:
     seed: int
     package_version: str
     weights_sha256: str
+    randomization: dict[str, Any] | None = None
+    robustness: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         _check_consistency(self)
@@ -68,6 +74,9 @@ class PolicyMetadata:
         d["action_low"] = None if self.action_low is None else list(self.action_low)
         d["action_high"] = None if self.action_high is None else list(self.action_high)
         d["obs_layout"] = [asdict(f) for f in self.obs_layout]
+        for key in _OPTIONAL:
+            if d[key] is None:
+                del d[key]
         return d
 
     def to_json(self, indent: int | None = None) -> str:
@@ -85,7 +94,7 @@ class PolicyMetadata:
                 f"unsupported policy metadata format_version {version!r}: this runtime reads version "
                 f"{FORMAT_VERSION}; re-export the policy or upgrade trpo-tf"
             )
-        missing = [k for k in _FIELDS if k not in data]
+        missing = [k for k in _FIELDS if k not in data and k not in _OPTIONAL]
         if missing:
             raise ValueError(f"policy metadata is missing key(s) {missing}; expected keys {list(_FIELDS)}")
         unknown = sorted(k for k in data if k not in _FIELDS)
@@ -109,6 +118,8 @@ class PolicyMetadata:
             seed=_int(data, "seed"),
             package_version=_str(data, "package_version"),
             weights_sha256=_str(data, "weights_sha256"),
+            randomization=_object(data, "randomization"),
+            robustness=_object(data, "robustness"),
         )
 
     @classmethod
@@ -132,6 +143,7 @@ class PolicyMetadata:
 
 
 _FIELDS = tuple(PolicyMetadata.__dataclass_fields__)
+_OPTIONAL = ("randomization", "robustness")
 
 
 def sidecar_path(onnx_path: str | os.PathLike[str]) -> Path:
@@ -176,6 +188,15 @@ def _floats(data: Mapping[str, Any], key: str) -> tuple[float, ...] | None:
     if not isinstance(value, list) or not all(_is_number(v) for v in value):
         raise ValueError(f"policy metadata {key!r} must be null or a list of numbers, got {value!r}")
     return tuple(float(v) for v in value)
+
+
+def _object(data: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"policy metadata {key!r} must be null or a JSON object, got {value!r}")
+    return dict(value)
 
 
 def _is_number(v: Any) -> bool:

@@ -37,13 +37,14 @@ class SimulatedRobot(EpisodeEnv):
     :class:`~export.control.ControlLoop` instead of a plain loop."""
 
     def __init__(self, task_or_gym_id: str, seed: int = 0, env_kwargs: dict[str, Any] | None = None,
-                 render_mode: str | None = None) -> None:
+                 render_mode: str | None = None, randomization: Any = None) -> None:
         if type(seed) is not int:
             raise ValueError(f"seed must be an integer, got {seed!r}")
         resolved = robots.resolve_task(task_or_gym_id)
         self.task, self.gym_id = resolved.name, resolved.gym_id
         self.env_kwargs = {**resolved.env_kwargs, **(env_kwargs or {})}
-        super().__init__(resolved.env_factory(env_kwargs, render_mode)(), seed)
+        # randomization (robots/randomization.py) is applied where the env is made, in robots
+        super().__init__(resolved.env_factory(env_kwargs, render_mode, randomization)(), seed)
         self.n_rejected_actions = 0
         self.step_seconds: list[float] = []
 
@@ -107,7 +108,7 @@ def check_compatible(robot: SimulatedRobot, metadata: PolicyMetadata) -> None:
 
 def run_onnx(onnx_path: str | os.PathLike[str], task: str | None = None, episodes: int = 10, seed: int = 0,
              env_kwargs: dict[str, Any] | None = None, rate_hz: float | None = None,
-             max_steps: int | None = None) -> dict[str, Any]:
+             max_steps: int | None = None, randomization: Any = None) -> dict[str, Any]:
     """Drive the simulator of ``task`` (default: the file's metadata task) with the ONNX file through
     :class:`~export.control.ControlLoop` for ``episodes`` episodes (episode k seeded ``seed + k``).
 
@@ -121,7 +122,8 @@ def run_onnx(onnx_path: str | os.PathLike[str], task: str | None = None, episode
         raise ValueError(f"max_steps must be None or an integer >= 1, got {max_steps!r}")
     policy = OnnxPolicy(onnx_path)
     meta = policy.metadata
-    robot = SimulatedRobot(task if task is not None else meta.task, seed=seed, env_kwargs=env_kwargs)
+    robot = SimulatedRobot(task if task is not None else meta.task, seed=seed, env_kwargs=env_kwargs,
+                           randomization=randomization)
     latencies: list[float] = []
     perf, act = time.perf_counter, policy.act
 

@@ -19,8 +19,10 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+import pybullet as p
 from gymnasium import spaces
 
+from robots.physics import BulletPhysics
 from robots.bullet_panda import CUBE_HALF, PandaScene, PandaState
 from robots.registry import ObsField, TaskSpec, layout_slices, register_task
 
@@ -80,6 +82,7 @@ class _PandaEnv(gymnasium.Env):
         self.action_space = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
         self.goal = np.zeros(3)
         self._state: PandaState | None = None
+        self._physics: BulletPhysics | None = None
 
     def _reset_arm(self) -> None:
         self.scene.reset_arm(HOME + self.np_random.uniform(-HOME_NOISE, HOME_NOISE, size=3))
@@ -99,6 +102,24 @@ class _PandaEnv(gymnasium.Env):
         self.scene.simulate()
         self._state = self.scene.read()
         return self._state
+
+    def physics(self) -> BulletPhysics:
+        """Randomization: link masses (arm and cube), friction, joint force limits; pushes hit the cube."""
+        if self._physics is None:
+            scene = self.scene
+
+            def bodies() -> list[int]:
+                return [scene.robot, scene.table] + ([scene.cube] if scene.cube is not None else [])
+
+            self._physics = BulletPhysics(scene.client, bodies, strength=scene.forces,
+                                          push=self._push_cube if self.with_cube else None)
+        return self._physics
+
+    def _push_cube(self, dv: np.ndarray) -> None:
+        scene = self.scene
+        lin, ang = p.getBaseVelocity(scene.cube, physicsClientId=scene.client)
+        p.resetBaseVelocity(scene.cube, [lin[0] + float(dv[0]), lin[1] + float(dv[1]), lin[2]], ang,
+                            physicsClientId=scene.client)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":

@@ -98,7 +98,7 @@ class PandaScene:
         if with_cube:
             self.reset_cube(np.array([0.5, 0.0, CUBE_HALF]), 0.0)
         self._all_joints = list(ARM_JOINTS + FINGER_JOINTS)
-        self._forces = list(ARM_FORCES) + [FINGER_FORCE, FINGER_FORCE]
+        self.forces = np.array(ARM_FORCES + (FINGER_FORCE, FINGER_FORCE))  # N·m / N limits (randomized)
 
     # ---------------------------------------------------------------- commands
     def reset_arm(self, ee_target: np.ndarray, iterations: int = 20) -> None:
@@ -116,7 +116,7 @@ class PandaScene:
             self._all_joints,
             p.POSITION_CONTROL,
             targetPositions=q + [FINGER_MAX, FINGER_MAX],
-            forces=self._forces,
+            forces=self.forces.tolist(),
             physicsClientId=c,
         )
 
@@ -159,7 +159,7 @@ class PandaScene:
             self._all_joints,
             p.POSITION_CONTROL,
             targetPositions=self._ik(ee_target, self.ik_iterations) + [finger, finger],
-            forces=self._forces,
+            forces=self.forces.tolist(),
             physicsClientId=self.client,
         )
 

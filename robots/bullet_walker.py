@@ -25,6 +25,8 @@ import numpy as np
 import pybullet as p
 import pybullet_data
 
+from robots.physics import BulletPhysics
+
 SUBSTEPS = 4
 CONTROL_DT = 1.0 / 60.0  # s per env step; physics runs SUBSTEPS × 1/240 s inside one stepSimulation
 SOLVER_ITERATIONS = 5  # as pybullet_envs' locomotion scenes
@@ -96,6 +98,7 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self.observation_space = gymnasium.spaces.Box(-OBS_LIMIT, OBS_LIMIT, (obs_dim,), np.float32)
         self._state_id = p.saveState(physicsClientId=cid)
         self._x: float | None = None  # torso x after the last step; None until the first reset
+        self._physics: BulletPhysics | None = None
         self._contacts: set[int] = set()
 
     @property
@@ -109,6 +112,22 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     def robot_id(self) -> int:
         """The robot's body id inside :attr:`physics_client`."""
         return self._robot
+
+    def physics(self) -> BulletPhysics:
+        """Randomization: link masses, friction (robot and floor), motor torques; pushes move the torso."""
+        if self._physics is None:
+            self._physics = BulletPhysics(self._client, lambda: [self._robot, self._plane], strength=self._torques,
+                                          push=self._push)
+        return self._physics
+
+    def _push(self, dv: np.ndarray) -> None:
+        cid, robot = self._client, self._robot
+        if self.model.planar:  # the root slide along x carries the torso's forward motion
+            q, v = p.getJointState(robot, self._root_x, physicsClientId=cid)[:2]
+            p.resetJointState(robot, self._root_x, q, v + float(dv[0]), physicsClientId=cid)
+            return
+        lin, ang = p.getBaseVelocity(robot, physicsClientId=cid)
+        p.resetBaseVelocity(robot, [lin[0] + float(dv[0]), lin[1] + float(dv[1]), lin[2]], ang, physicsClientId=cid)
 
     # ----------------------------------------------------------------- construction helpers
     def _index_model(self) -> None:
@@ -138,6 +157,8 @@ class BulletWalkerEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self._torso = link_index["torso"]
         if self.model.planar:  # the three root joints carry x, z and pitch
             roots = [j for name, j in joint_index.items() if name.startswith("ignore")]
+            self._root_x = next(j for j in roots if p.getJointInfo(robot, j, physicsClientId=cid)[2] == p.JOINT_PRISMATIC
+                                and abs(p.getJointInfo(robot, j, physicsClientId=cid)[13][0]) > 0.5)
             self._read = sorted(roots) + self._joints
             if len(self._read) != 3 + len(self._joints):
                 raise ValueError(f"{self.model.xml}: a planar robot needs 3 'ignore*' root joints")

@@ -23,6 +23,12 @@ def _planar_layout(joints: list[str]) -> tuple[ObsField, ...]:
 
 
 _HOPPER_JOINTS = ["thigh", "leg", "foot"]
+
+
+def hopper_layout() -> tuple[ObsField, ...]:
+    """Hopper-v5's observation layout (shared with the twin hopper in ``robots/hopper_twin.py``)."""
+    return _planar_layout(_HOPPER_JOINTS)
+
 _WALKER_JOINTS = ["thigh", "leg", "foot", "thigh_left", "leg_left", "foot_left"]
 _CHEETAH_JOINTS = ["bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot"]
 _ANT_JOINTS = [f"{kind}_{i}" for i in range(1, 5) for kind in ("hip", "ankle")]

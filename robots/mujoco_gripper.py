@@ -25,6 +25,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from robots.physics import MujocoPhysics
 from robots.registry import ObsField, TaskSpec, layout_slices, register_task
 
 SCENE_XML = Path(__file__).parent / "assets" / "gripper_scene.xml"
@@ -89,6 +90,7 @@ class GripperEnv(gym.Env):
         self.model = mujoco.MjModel.from_xml_path(str(SCENE_XML))
         self.data = mujoco.MjData(self.model)
         self._renderer: mujoco.Renderer | None = None
+        self._physics: MujocoPhysics | None = None
 
         m = self.model
         self._home = m.body("hand").pos.copy()
@@ -170,6 +172,14 @@ class GripperEnv(gym.Env):
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+    def physics(self) -> MujocoPhysics:
+        """Randomization through the model: the hand's centre of mass moves; pushes hit the cube (pick-lift)
+        or the hand (reach), whose servos then pull it back."""
+        if self._physics is None:
+            push = "cube" if self.task == "pick_lift" else "hand"
+            self._physics = MujocoPhysics(self.model, self.data, base="hand", push_body=push)
+        return self._physics
 
     # --- state read-out ------------------------------------------------------------------------------
 

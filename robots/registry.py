@@ -51,6 +51,7 @@ class TaskSpec:
     preset: str | None = None  # file name in robots/presets/
     description: str = ""
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make
+    twin: str | None = None  # the same robot and contract in the other simulator (robots/hopper_twin.py)
 
     def __post_init__(self) -> None:
         total = sum(f.size for f in self.obs_layout)

@@ -13,6 +13,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from robots.factory import randomized
 from robots.registry import TaskSpec, find_task, get_task
 
 
@@ -27,11 +28,15 @@ class EnvFactory:
     gym_id: str
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     render_mode: str | None = None
+    randomization: Any = None  # a ``randomization:`` mapping (robots/randomization.py); None/{}: nominal
 
     def __call__(self) -> gym.Env:
         import robots.catalog  # noqa: F401  (registers our tasks in this process)
 
-        return gym.make(self.gym_id, render_mode=self.render_mode, **self.env_kwargs)
+        env = gym.make(self.gym_id, render_mode=self.render_mode, **self.env_kwargs)
+        if self.randomization:
+            env = randomized(env, find_task(self.gym_id), self.randomization)
+        return env
 
     def with_render_mode(self, render_mode: str | None) -> "EnvFactory":
         return dataclasses.replace(self, render_mode=render_mode)
@@ -46,9 +51,11 @@ class ResolvedTask:
     env_kwargs: dict[str, Any]
     spec: TaskSpec | None
 
-    def env_factory(self, env_kwargs: dict[str, Any] | None = None, render_mode: str | None = None) -> EnvFactory:
-        """A factory for this task; ``env_kwargs`` are merged over the task's own."""
-        return EnvFactory(self.gym_id, {**self.env_kwargs, **(env_kwargs or {})}, render_mode)
+    def env_factory(self, env_kwargs: dict[str, Any] | None = None, render_mode: str | None = None,
+                    randomization: Any = None) -> EnvFactory:
+        """A factory for this task; ``env_kwargs`` are merged over the task's own; ``randomization`` (a
+        mapping as in a preset) wraps every env it makes (robots/factory.py)."""
+        return EnvFactory(self.gym_id, {**self.env_kwargs, **(env_kwargs or {})}, render_mode, randomization)
 
     def description(self, env_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         """What a run records about its task: name, gym id, env kwargs, observation layout and control
@@ -72,6 +79,6 @@ def resolve_task(task: str) -> ResolvedTask:
 
 
 def make_env(task_or_gym_id: str, env_kwargs: dict[str, Any] | None = None,
-             render_mode: str | None = None) -> gym.Env:
-    """One env of a task name or gymnasium id (``env_kwargs`` over the task's own)."""
-    return resolve_task(task_or_gym_id).env_factory(env_kwargs, render_mode)()
+             render_mode: str | None = None, randomization: Any = None) -> gym.Env:
+    """One env of a task name or gymnasium id (``env_kwargs`` over the task's own), randomized as asked."""
+    return resolve_task(task_or_gym_id).env_factory(env_kwargs, render_mode, randomization)()

@@ -59,3 +59,37 @@ def test_unreadable_or_malformed_files_are_config_errors(tmp_path):
     (tmp_path / "bad.yaml").write_text("a: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         TRPOConfig.load(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("assignments, message", [
+    (["vector_env=ray", "ray_workers=9"], "ray_workers (9) must be <= n_envs (8)"),
+    (["vector_env=ray", "ray_workers=2", "ray_envs_per_worker=3"],
+     "n_envs (8) must equal ray_workers x ray_envs_per_worker (2 x 3)"),
+    (["vector_env=ray", "ray_envs_per_worker=3"], "n_envs (8) must equal ray_workers x ray_envs_per_worker (k x 3)"),
+    (["ray_workers=-1"], "ray_workers must be >= 0"),
+    (["ray_cpus_per_worker=0"], "ray_cpus_per_worker must be > 0"),
+    (["ray_address=somewhere"], "ray_address must be empty, 'auto', 'local', HOST:PORT or ray://HOST:PORT"),
+    (["ray_address=http://head:6379"], "ray_address must be"),
+])
+def test_ray_layout_and_address_are_validated(assignments, message):
+    with pytest.raises(ConfigError) as info:
+        TRPOConfig(n_envs=8).with_overrides(assignments)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_ray_layouts_that_fit():
+    c = TRPOConfig(n_envs=8).with_overrides(["vector_env=ray", "ray_workers=4", "ray_address=head-node:6379"])
+    assert (c.ray_workers, c.ray_envs_per_worker, c.ray_address) == (4, 0, "head-node:6379")
+    assert TRPOConfig(n_envs=1).with_overrides(["vector_env=ray"]).ray_workers == 0  # sized by the cluster
+    c = TRPOConfig(n_envs=8).with_overrides(["vector_env=ray", "ray_envs_per_worker=4", "ray_cpus_per_worker=0.5",
+                                             "ray_address=ray://10.0.0.2:10001"])
+    assert (c.ray_workers, c.ray_envs_per_worker, c.ray_cpus_per_worker) == (0, 4, 0.5)  # 2 workers of 4
+
+def test_randomization_is_a_mapping_or_the_words_default_and_off() -> None:
+    from trpo_tf.config import TRPOConfig
+
+    assert TRPOConfig().randomization == {}
+    assert TRPOConfig().with_overrides(["randomization=default"]).randomization == {"default": True}
+    assert TRPOConfig().with_overrides(["randomization=off"]).randomization == {}
+    cfg = TRPOConfig().with_overrides(["randomization={mass_scale: [0.8, 1.2]}"])
+    assert cfg.randomization == {"mass_scale": [0.8, 1.2]}

@@ -120,3 +120,16 @@ def test_direct_construction_is_validated() -> None:
     kwargs = {**meta.__dict__, "action_low": (5.0, 5.0)}
     with pytest.raises(ValueError, match="action_low must be <= action_high"):
         PolicyMetadata(**kwargs)
+
+
+def test_randomization_and_robustness_are_optional_objects() -> None:
+    plain = PolicyMetadata.from_dict(_valid())
+    assert plain.randomization is None and "randomization" not in plain.to_dict()  # older runtimes read it
+    data = _valid() | {"randomization": {"mass_scale": [0.8, 1.2], "action_delay_steps": [0, 2]},
+                       "robustness": {"nominal": {"mean_return": 3000.0}}}
+    meta = PolicyMetadata.from_json(json.dumps(data))
+    assert meta.randomization == {"mass_scale": [0.8, 1.2], "action_delay_steps": [0, 2]}
+    assert PolicyMetadata.from_json(meta.to_json()).to_dict() == data
+    for key in ("randomization", "robustness"):
+        with pytest.raises(ValueError, match=f"'{key}' must be null or a JSON object"):
+            PolicyMetadata.from_dict(_valid() | {key: [0.8, 1.2]})

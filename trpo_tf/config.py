@@ -7,12 +7,18 @@ Defaults follow seed 004 (δ 0.01, CG 10, damping 0.1, backtrack 0.5 × 10, crit
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+
+VECTOR_ENVS = ("sync", "async", "ray")
+RAY_ADDRESS = re.compile(r"|auto|local|(ray://)?[A-Za-z0-9._-]+:[0-9]{1,5}")
 
 
 class ConfigError(ValueError):
@@ -30,8 +36,16 @@ class TRPOConfig:
     # collection
     n_envs: int = 1
     n_steps: int = 2048  # per env per iteration; batch = n_envs * n_steps
-    vector_env: str = "sync"  # "sync" (in-process) or "async" (subprocesses, each stepping a block of envs)
+    vector_env: str = "sync"  # "sync" (in-process), "async" (subprocesses, each stepping a block of envs)
+    #                           or "ray" (Ray actors, each stepping a block of envs; docs/scaling.md)
     n_workers: int = 0  # "async" only: worker processes; 0 = one per CPU core
+    ray_workers: int = 0  # "ray" only: rollout workers (Ray actors); 0 = as many as the cluster has CPUs
+    #                       for (at most n_envs)
+    ray_envs_per_worker: int = 0  # "ray" only: 0 = n_envs split over the workers; else n_envs must equal
+    #                               ray_workers * ray_envs_per_worker
+    ray_cpus_per_worker: float = 1.0  # "ray" only: CPUs each worker reserves on its node
+    ray_address: str = ""  # "ray" only: "" = $RAY_ADDRESS if set, else a private local Ray instance;
+    #                        "auto" (the cluster started on this machine), "HOST:PORT" or "ray://HOST:PORT"
     normalize_obs: bool = True
     obs_clip: float = 10.0
     normalize_reward: bool = False  # scale rewards by the running std of the discounted return
@@ -67,6 +81,9 @@ class TRPOConfig:
     keep_checkpoints: int = 3
     eval_episodes: int = 10
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    # domain randomization (robots/randomization.py), e.g. {mass_scale: [0.8, 1.2]}; {} = none.
+    # Checked against the task when its envs are made (an unknown axis is a usage error).
+    randomization: dict[str, Any] = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:
@@ -78,8 +95,13 @@ class TRPOConfig:
             (self.total_steps > 0, "total_steps must be > 0"),
             (self.n_envs >= 1, "n_envs must be >= 1"),
             (self.n_steps >= 1, "n_steps must be >= 1"),
-            (self.vector_env in ("sync", "async"), "vector_env must be 'sync' or 'async'"),
+            (self.vector_env in VECTOR_ENVS, "vector_env must be 'sync', 'async' or 'ray'"),
             (self.n_workers >= 0, "n_workers must be >= 0 (0 = one per CPU core)"),
+            (self.ray_workers >= 0, "ray_workers must be >= 0 (0 = one per free CPU of the cluster)"),
+            (self.ray_envs_per_worker >= 0, "ray_envs_per_worker must be >= 0 (0 = n_envs split over the workers)"),
+            (self.ray_cpus_per_worker > 0, "ray_cpus_per_worker must be > 0"),
+            (RAY_ADDRESS.fullmatch(self.ray_address) is not None,
+             f"ray_address must be empty, 'auto', 'local', HOST:PORT or ray://HOST:PORT, got {self.ray_address!r}"),
             (self.obs_clip > 0, "obs_clip must be > 0"),
             (0.0 < self.gamma <= 1.0, "gamma must be in (0, 1]"),
             (0.0 <= self.gae_lambda <= 1.0, "gae_lambda must be in [0, 1]"),
@@ -103,10 +125,25 @@ class TRPOConfig:
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
             (self.eval_episodes >= 0, "eval_episodes must be >= 0"),
         ]
+        if self.vector_env == "ray":
+            checks += self._ray_checks()
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"invalid config: {message}")
         return self
+
+    def _ray_checks(self) -> list[tuple[bool, str]]:
+        workers, per_worker = self.ray_workers, self.ray_envs_per_worker
+        return [
+            (importlib.util.find_spec("ray") is not None,
+             "vector_env 'ray' needs Ray, which is not installed: pip install \"trpo-tf[ray]\" "
+             "(or pip install \"ray>=2.60,<3\")"),
+            (workers <= self.n_envs,
+             f"ray_workers ({workers}) must be <= n_envs ({self.n_envs}): each worker steps >= 1 env"),
+            (per_worker == 0 or (self.n_envs == workers * per_worker if workers else self.n_envs % per_worker == 0),
+             f"n_envs ({self.n_envs}) must equal ray_workers x ray_envs_per_worker "
+             f"({workers or 'k'} x {per_worker}); or set ray_envs_per_worker=0 to split n_envs over the workers"),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -193,6 +230,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     elif origin is dict:
         if isinstance(value, dict):
             return dict(value)
+        if key == "randomization" and value in ("default", "off", True, False):  # YAML reads off as false
+            return {"default": True} if value in ("default", True) else {}
     else:  # pragma: no cover - every field has one of the types above
         return value
     name = getattr(hint, "__name__", str(hint))

@@ -70,6 +70,7 @@ class Policy:
             "obs_layout": self.info.obs_layout, "control_hz": self.info.control_hz,
             "env_steps": self.env_steps, "seed": self.config.seed,
             "package_version": self.info.package_version, "weights_sha256": self.weights_sha256(),
+            "randomization": dict(self.config.randomization) or None,  # what the policy was trained under
         }
 
 

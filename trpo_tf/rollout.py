@@ -8,7 +8,7 @@ bootstrap from it on a time-limit truncation.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import gymnasium as gym
@@ -56,22 +56,37 @@ class RolloutBatch:
         return self.rewards.size
 
 
-class RolloutCollector:
-    """Steps a vector env with a :class:`NumpyActor`, one batched policy call per step."""
+def env_noise_streams(noise_seed: int, env_ids: Sequence[int]) -> list[np.random.Generator]:
+    """One generator per env, derived from (seed, env index) alone (NumPy ``SeedSequence`` spawn keys), so
+    an env's action noise does not depend on how envs are split over processes or machines."""
+    return [np.random.default_rng(np.random.SeedSequence(noise_seed, spawn_key=(int(i),))) for i in env_ids]
 
-    def __init__(self, envs: gym.vector.VectorEnv, actor: NumpyActor, seed: int) -> None:
-        self.envs, self.actor = envs, actor
+
+class RolloutCollector:
+    """Steps a vector env with a :class:`NumpyActor`, one batched policy call per step.
+
+    ``first_env`` is the global index of ``envs``' first env when this collector steps one block of a larger
+    layout (a Ray worker): env ``i`` resets on seed ``seed + first_env + i`` and draws its noise from stream
+    ``first_env + i``, exactly as env ``first_env + i`` of one in-process vector env would.
+    """
+
+    def __init__(self, envs: gym.vector.VectorEnv, actor: NumpyActor, seed: int, first_env: int = 0) -> None:
+        self.envs, self.actor, self.first_env = envs, actor, first_env
         space = envs.single_action_space
         self.discrete = isinstance(space, gym.spaces.Discrete)
         self.low = None if self.discrete else space.low.astype(np.float32)
         self.high = None if self.discrete else space.high.astype(np.float32)
-        obs, _ = envs.reset(seed=seed)
+        obs, _ = envs.reset(seed=seed + first_env)
         self.obs = obs.astype(np.float32)
         self.running_return = np.zeros(envs.num_envs)
         self.running_length = np.zeros(envs.num_envs, dtype=np.int64)
 
     def collect(self, n_steps: int, rng: np.random.Generator) -> RolloutBatch:
-        """Run ``n_steps`` vector steps with stochastic actions."""
+        """Run ``n_steps`` vector steps with stochastic actions; ``rng`` gives this iteration's noise seed."""
+        return self.segment(n_steps, int(rng.integers(2**63)))
+
+    def segment(self, n_steps: int, noise_seed: int) -> RolloutBatch:
+        """Run ``n_steps`` vector steps; env ``i``'s noise comes from stream ``(noise_seed, first_env + i)``."""
         n, obs_dim = self.envs.num_envs, self.obs.shape[1]
         obs_buf = np.empty((n_steps, n, obs_dim), np.float32)
         act_shape = (n_steps, n) if self.discrete else (n_steps, n, len(self.low))
@@ -83,8 +98,9 @@ class RolloutCollector:
         final_obs: list[np.ndarray] = []
         batch = RolloutBatch(obs_buf, act_buf, rew_buf, term_buf, trunc_buf, self.obs, np.empty((0, 2)),
                              np.empty((0, obs_dim)))
+        noise = self.actor.noise(env_noise_streams(noise_seed, range(self.first_env, self.first_env + n)), n_steps)
         for t in range(n_steps):
-            actions = self.actor.sample(self.obs, rng)
+            actions = self.actor.act(self.obs, noise[t])
             # The stored sample keeps its log-prob; only the env sees the clipped action.
             env_actions = actions if self.discrete else np.clip(actions, self.low, self.high)
             next_obs, rewards, terminated, truncated, info = self.envs.step(env_actions)

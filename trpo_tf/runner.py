@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,15 +67,24 @@ class Trainer:
     """One training run in one run directory (new, or resumed from its newest checkpoint)."""
 
     def __init__(self, config: TRPOConfig, run_dir: str | Path, make_env: Callable[[], gym.Env],
-                 task: TaskDescription, resume: bool = False, progress: bool = True) -> None:
+                 task: TaskDescription, resume: bool = False, progress: bool = True,
+                 make_eval_env: Callable[[], gym.Env] | None = None) -> None:
         """``make_env`` builds one env (picklable, for subprocess workers); ``task`` describes it for
-        run.json. ``resume=True`` continues ``run_dir`` (checked by the caller with ``RunDir.check``)."""
+        run.json. ``resume=True`` continues ``run_dir`` (checked by the caller with ``RunDir.check``).
+        ``make_eval_env`` builds the final evaluation's env (default ``make_env``; a randomized run
+        evaluates on the nominal env)."""
         self.run = RunDir(run_dir)
         if not resume and self.run.path.exists() and any(self.run.path.iterdir()):
             raise RunDirError(f"{self.run.path} already exists and is not empty; use --resume or a new --out")
         self.config = config.validate()
+        if config.vector_env == "ray":  # reach the cluster (or fail in one line) before anything is written
+            from trpo_tf.ray_rollout import connect
+
+            connect(config.ray_address or None,
+                    max(os.cpu_count() or 1, math.ceil(config.ray_workers * config.ray_cpus_per_worker)))
         self.progress_enabled = progress
         self.make_env, self.task = make_env, task
+        self.make_eval_env = make_eval_env if make_eval_env is not None else make_env
 
         probe = make_env()
         self.info = RunInfo.from_env(task, probe)
@@ -85,6 +95,7 @@ class Trainer:
         self.algorithm = TRPO(obs_space, act_space, config)
         self.actor, self.critic = self.algorithm.actor, self.algorithm.critic
         self.rng = np.random.default_rng(config.seed)
+        self.collector_timing: list[dict[str, float]] = []  # Ray: broadcast + gather vs workers' busy time
 
         # Everything a resume needs, in one checkpoint.
         self.counters = tf.Variable([0, 0], dtype=tf.int64, trainable=False)  # iteration, env steps
@@ -130,6 +141,19 @@ class Trainer:
             collector.close()
         self.algorithm.init_normalizer(batch.obs)
 
+    def _collector(self, acting: NumpyActor, seed: int) -> RolloutCollector | Any:
+        """The vector backend: in-process or subprocess blocks (a vector env under :class:`RolloutCollector`),
+        or Ray workers (:class:`trpo_tf.ray_rollout.RayRolloutCollector`: segments, same interface)."""
+        cfg = self.config
+        if cfg.vector_env == "ray":
+            from trpo_tf.ray_rollout import RayRolloutCollector
+
+            return RayRolloutCollector.for_layout(self.make_env, cfg.n_envs, acting, seed, cfg.ray_workers,
+                                                  cfg.ray_envs_per_worker, cfg.ray_cpus_per_worker,
+                                                  cfg.ray_address or None)
+        envs = make_vector_env(self.make_env, cfg.n_envs, cfg.vector_env, cfg.n_workers)
+        return RolloutCollector(envs, acting, seed=seed)
+
     def _restore(self) -> None:
         path = self.run.latest_checkpoint()
         try:
@@ -162,10 +186,9 @@ class Trainer:
         :attr:`phase_seconds` totals the time spent writing metrics/TensorBoard (``log_s``) and
         checkpoints (``checkpoint_s``) — the phases that follow the row they would belong to."""
         cfg = self.config
-        envs = make_vector_env(self.make_env, cfg.n_envs, cfg.vector_env, cfg.n_workers)
         acting = NumpyActor(self.actor)
         # A resumed run cannot restore the simulators mid-episode: it starts fresh episodes on new seeds.
-        collector = RolloutCollector(envs, acting, seed=cfg.seed + 7919 * self.iteration)
+        collector = self._collector(acting, seed=cfg.seed + 7919 * self.iteration)
         health = HealthCheck()
         progress = Progress(cfg.total_steps, self.env_steps, enabled=self.progress_enabled)
         writer = ScalarLog(str(self.run.tensorboard))
@@ -174,6 +197,8 @@ class Trainer:
         try:
             while self.env_steps < cfg.total_steps:
                 row = self._iteration(collector, acting, start)
+                if getattr(collector, "last_timing", None):
+                    self.collector_timing.append(collector.last_timing)
                 health(row)
                 t0 = time.perf_counter()
                 self.metrics.append(row)
@@ -197,7 +222,7 @@ class Trainer:
             self._save_checkpoint()
         result: dict[str, Any] = {"run_dir": str(self.run.path), "last": row}
         if cfg.eval_episodes > 0:
-            result["eval"] = run_episodes(acting.deterministic, self.make_env, cfg.eval_episodes,
+            result["eval"] = run_episodes(acting.deterministic, self.make_eval_env, cfg.eval_episodes,
                                           seed=10_000 + cfg.seed)
             write_json_atomic(self.run.eval, result["eval"])
         return result

@@ -200,7 +200,12 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     steady_steps = sum(config.batch_size for _ in later)
     # Iterations 2…N by the loop's own clock: env start-up/shutdown (subprocess imports) is not steady state.
     steady_s = float(rows[-1]["time_s"]) - first_s if rows else float("nan")
-    raw = bench_vector_env(gym_id, config.n_envs, config.vector_env, kwargs, raw_env_steps, seed)
+    timing = trainer.collector_timing[1:]  # Ray: broadcast + gather per iteration, past the first
+    ray = {} if not timing else {
+        "ray_overhead_ms_median": round(1000.0 * statistics.median(t["overhead_s"] for t in timing), 2),
+        "ray_worker_busy_s_median": round(statistics.median(t["worker_busy_s"] for t in timing), 4)}
+    raw = (bench_vector_env(gym_id, config.n_envs, config.vector_env, kwargs, raw_env_steps, seed)
+           if raw_env_steps and config.vector_env != "ray" else float("nan"))
     return {
         "task": task,
         "gym_id": gym_id,
@@ -212,10 +217,44 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
         "startup_and_shutdown_s": round(wall - float(rows[-1]["time_s"]), 2) if rows else float("nan"),
         "median_iteration_s": {**{k: round(v, 4) for k, v in per_iter.items()}, **phases},
         "raw_vector_env_steps_per_s": round(raw, 1),
+        **ray,
         "last_episode_return_mean": float(rows[-1]["episode_return_mean"]) if rows else float("nan"),
         "settings": {k: v for k, v in config.to_dict().items() if k != "env_kwargs"},
         "machine": machine_info(),
     }
 
 
-__all__ = ["bench_update", "bench_train", "bench_vector_env", "machine_info"]
+def vector_env_overrides(mode: str) -> dict[str, Any]:
+    """Config overrides for a ``--vector-env`` mode: ``sync``, ``async``, ``ray`` or ``ray:K`` (K workers)."""
+    name, _, workers = mode.partition(":")
+    if name not in ("sync", "async", "ray") or (workers and (name != "ray" or not workers.isdigit())):
+        raise ValueError(f"vector env mode must be sync, async, ray or ray:K, got {mode!r}")
+    return {"vector_env": name, **({"ray_workers": int(workers)} if workers else {})}
+
+
+def bench_vector_envs(task: str, modes: Sequence[str], steps: int, rounds: int = 1,
+                      overrides: dict[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
+    """:func:`bench_train` for each vector-env mode, interleaved over ``rounds`` (A B C A B C…) so machine
+    load drifts hit every mode alike; medians per mode, and each mode's steady steps/s relative to the first."""
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    for _ in range(rounds):
+        for mode in modes:
+            runs[mode].append(bench_train(task, steps, {**(overrides or {}), **vector_env_overrides(mode)},
+                                          raw_env_steps=0, seed=seed))
+    table = {}
+    for mode, results in runs.items():
+        row = {"steady_steps_per_s": statistics.median(r["steady_steps_per_s"] for r in results),
+               "steps_per_s": statistics.median(r["steps_per_s"] for r in results),
+               **{f"{k}_median": statistics.median(r["median_iteration_s"][k] for r in results)
+                  for k in ("collect_s", "policy_s", "critic_s")}}
+        for key in ("ray_overhead_ms_median", "ray_worker_busy_s_median"):
+            if key in results[0]:
+                row[key] = statistics.median(r[key] for r in results)
+        table[mode] = {k: round(v, 4) for k, v in row.items()}
+    first = table[modes[0]]["steady_steps_per_s"]
+    for row in table.values():
+        row["relative_to_first"] = round(row["steady_steps_per_s"] / first, 3)
+    return {"task": task, "steps": steps, "rounds": rounds, "modes": table, "runs": runs, "machine": machine_info()}
+
+
+__all__ = ["bench_update", "bench_train", "bench_vector_env", "bench_vector_envs", "machine_info"]

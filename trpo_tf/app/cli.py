@@ -17,6 +17,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import sys
 import tempfile
 import traceback
@@ -53,6 +54,12 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
+def _c_prefix(text: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,39}", text):
+        raise argparse.ArgumentTypeError(f"expected a lowercase C identifier of at most 40 characters, got {text!r}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``trpo`` parser; each subcommand's handler is stored as ``args.handler`` (a name)."""
     parser = _Parser(prog=PROG, description="Train robot policies with TRPO (TensorFlow), export them to ONNX.")
@@ -76,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE.yaml", help="YAML file of config keys (e.g. a run's config.yaml)")
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
                    help="override config keys, values in YAML syntax: --set max_kl=0.02 hidden_sizes=[128,128]")
+    p.add_argument("--ray", metavar="ADDRESS", nargs="?", const="",
+                   help="rollout workers on Ray (vector_env=ray): a private local Ray instance, or the cluster at "
+                        "ADDRESS (auto, HOST:PORT, ray://HOST:PORT; default $RAY_ADDRESS); docs/scaling.md")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar / per-iteration lines")
 
@@ -86,10 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_int, help="seed of the first episode (default 10000 + the run's seed)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    p = sub.add_parser("export", help="export a run's policy to ONNX (with a parity check against TF)",
-                       description="Export to ONNX; fails (exit 1) if onnxruntime disagrees with TensorFlow.")
+    p = sub.add_parser("export", help="export a run's policy to ONNX (with a parity check against TF), or to C",
+                       description="Export to ONNX; fails (exit 1) if onnxruntime disagrees with TensorFlow. "
+                                   "--format c also translates that ONNX file to plain C (see export-c).")
     p.add_argument("run_dir", metavar="DIR")
-    p.add_argument("--out", metavar="FILE.onnx", help="output file (default DIR/policy.onnx)")
+    p.add_argument("--out", metavar="PATH", help="output file (default DIR/policy.onnx); with --format c the "
+                                                 "directory for policy.h and policy.c (default DIR/policy_c)")
+    p.add_argument("--format", choices=("onnx", "c"), default="onnx",
+                   help="onnx (default), or c: DIR/policy.onnx and then policy.h/policy.c from it")
+    p.add_argument("--name", type=_c_prefix, default="trpo_policy",
+                   help="C symbol prefix with --format c (default trpo_policy)")
+
+    p = sub.add_parser("export-c", help="translate an exported ONNX policy to plain C (policy.h + policy.c)",
+                       description="Generate C99 from an exported ONNX file, compile it with the system compiler "
+                                   "and compare it with onnxruntime before writing; fails (exit 1) if they "
+                                   "disagree. See docs/runtime.md.")
+    p.add_argument("onnx_file", metavar="FILE.onnx")
+    p.add_argument("--out", metavar="DIR", help="output directory (default: policy_c next to FILE.onnx)")
+    p.add_argument("--name", type=_c_prefix, default="trpo_policy",
+                   help="C symbol prefix: NAME_act, NAME_OBS_DIM, ... (default trpo_policy)")
 
     p = sub.add_parser("run-onnx", help="run an exported ONNX policy in its simulator (no TensorFlow)",
                        description="Closed-loop episodes of an exported policy with onnxruntime.")
@@ -98,6 +123,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default 10)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the first episode (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("robustness", help="sweep an ONNX policy over randomization axes (no TensorFlow)",
+                       description="Mean return and success rate of an exported policy with one thing changed "
+                                   "at a time (mass, friction, actuator strength, action delay, observation "
+                                   "noise, pushes), in the twin simulator, and at named points.")
+    p.add_argument("onnx_file", metavar="FILE.onnx")
+    p.add_argument("--task", help="task to run it on (default: the task in the file's metadata)")
+    p.add_argument("--episodes", type=_positive_int, default=5, help="episodes per point (default 5)")
+    p.add_argument("--seed", type=_int, default=0, help="seed of the first episode of every point (default 0)")
+    p.add_argument("--axes", nargs="+", metavar="AXIS",
+                   help="axes to sweep: mass friction actuator delay obs_noise push (default: all the task offers)")
+    p.add_argument("--point", action="append", metavar="K=V,...",
+                   help="also run this combination, e.g. --point mass=0.8,delay=2 (repeatable)")
+    p.add_argument("--no-twin", action="store_true", help="do not run the task's twin simulator")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--out", metavar="FILE.png", help="also draw one panel per axis into this PNG")
+    p.add_argument("--write-sidecar", action="store_true",
+                   help="store the summary in FILE.onnx.json under 'robustness'")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
     p = sub.add_parser("render", help="write a video (MP4 or GIF) of a run's policy",
                        description="Render deterministic episodes headless (MuJoCo via OSMesa, PyBullet tiny "
@@ -131,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--task", default="hopper", help="task (default hopper)")
     b.add_argument("--steps", type=_positive_int, default=20_480, help="environment steps (default 20480)")
     b.add_argument("--n-envs", type=_positive_int, help="parallel environments (default: the preset's)")
+    b.add_argument("--vector-env", metavar="MODE", nargs="+",
+                   help="compare vector envs side by side: sync, async, ray, ray:K (K Ray workers), e.g. "
+                        "--vector-env async ray:1 ray:2 (default: the preset's)")
+    b.add_argument("--rounds", type=_positive_int, default=1,
+                   help="with --vector-env: repeat the modes interleaved, report medians (default 1)")
     b.add_argument("--json", action="store_true")
     b = bench.add_parser("profile", help="one update by compiled piece (FLOPs, GFLOP/s vs numpy sgemm) and "
                                          "one training run's iterations by phase")
@@ -155,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = bench.add_parser("runtime", help="ONNX act() latency and a 1 kHz control loop")
     b.add_argument("onnx_file", metavar="FILE.onnx", nargs="?", help="exported policy (default: a test MLP)")
     b.add_argument("--n", type=_positive_int, default=20_000, help="timed act() calls (default 20000)")
+    b.add_argument("--c", action="store_true", help="export the policy to C and time the compiled call next to "
+                                                    "act() and raw onnxruntime, with the footprint")
     b.add_argument("--json", action="store_true")
     b = bench.add_parser("envs", help="simulator steps/s with random actions")
     b.add_argument("--tasks", nargs="+", help="tasks (default: every registered task)")
@@ -228,12 +279,13 @@ def _tail(capture: IO[bytes] | None, lines: int = 30) -> str:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean bad input (exit 2). Imported lazily: ``trpo --help`` stays light."""
+    from export.errors import CompilerNotFoundError, UnsupportedGraphError
     from robots.registry import UnknownTaskError
     from trpo_tf.config import ConfigError
     from trpo_tf.run_dir import RunDirError
 
     return (UsageError, ConfigError, UnknownTaskError, RunDirError, FileNotFoundError, NotADirectoryError,
-            IsADirectoryError, PermissionError)
+            IsADirectoryError, PermissionError, UnsupportedGraphError, CompilerNotFoundError)
 
 
 def _one_line(exc: BaseException) -> str:

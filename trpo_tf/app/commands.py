@@ -21,6 +21,7 @@ def dispatch(args: argparse.Namespace) -> int:
     """Run the handler of ``args.command``."""
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "tasks": cmd_tasks, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
+        "export-c": cmd_export_c, "robustness": _cmd_robustness,
         "run-onnx": cmd_run_onnx, "render": cmd_render, "plot": cmd_plot, "bench": cmd_bench, "demo": cmd_demo,
     }
     return handlers[args.command](args)
@@ -34,7 +35,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     if args.name:
         spec = robots.get_task(args.name)
         if args.json:
-            print(json.dumps(spec.as_dict(), indent=2))
+            from robots.factory import describe
+
+            print(json.dumps(spec.as_dict() | {"randomization": describe(spec.name)}, indent=2))
             return 0
         print(f"{spec.name}  ({spec.gym_id}, {spec.simulator} {spec.family}, {spec.control_hz:g} Hz)")
         if spec.description:
@@ -45,6 +48,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             span = f"[{start}]" if f.size == 1 else f"[{start}:{start + f.size}]"
             print(f"  {span:>9}  {f.name:<24} {f.unit:<8} {f.description}")
             start += f.size
+        _print_randomization(spec.name)
         return 0
     specs = robots.list_tasks()
     if args.json:
@@ -60,6 +64,27 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_randomization(name: str) -> None:
+    """What the task can randomize (``--set randomization=...``) and each axis's default."""
+    from robots.factory import describe
+
+    info = describe(name)
+    print("  randomization (--set 'randomization={axis: [lo, hi], ...}', or randomization=default):")
+    for axis, a in info["axes"].items():
+        print(f"    {axis:<20} default {str(a['default']):<12} ({a['unit']}) {a['description']}")
+    if "push_interval_s" in info:
+        print(f"    push_interval_s      default {info['push_interval_s']:g} s between pushes")
+    sigma = ", ".join(f"{k} {v:g}" for k, v in info.get("obs_noise_std", {}).items())
+    if sigma:
+        print(f"    obs noise σ at obs_noise_scale 1 (override with obs_noise_std): {sigma}")
+
+
+def _cmd_robustness(args: argparse.Namespace) -> int:
+    from trpo_tf.app.robustness import cmd_robustness
+
+    return cmd_robustness(args)
+
+
 def _layout_summary(layout: Any, width: int = 60) -> str:
     text = ", ".join(f.name if f.size == 1 else f"{f.name}[{f.size}]" for f in layout)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -72,7 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         given = [flag for flag, value in (("--task", args.task), ("--seed", args.seed), ("--n-envs", args.n_envs),
                                           ("--out", args.out), ("--config", args.config),
-                                          ("--set", args.overrides)) if value not in (None, [])]
+                                          ("--set", args.overrides), ("--ray", args.ray))
+                 if value not in (None, [])]
         if given:
             raise UsageError(f"--resume continues with the run's own config.yaml; it accepts only --steps "
                              f"(got {', '.join(given)})")
@@ -83,6 +109,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from trpo_tf.app.training import build_config, default_run_dir, make_trainer
 
         flags = {"total_steps": args.steps, "seed": args.seed, "n_envs": args.n_envs}
+        if args.ray is not None:
+            flags.update(vector_env="ray", ray_address=args.ray)
         config = build_config(args.task, args.config, args.overrides, flags)
         out = Path(args.out) if args.out else default_run_dir(config.task)
         result = make_trainer(config, out, progress=progress).train()
@@ -151,14 +179,45 @@ def _plain(value: Any) -> Any:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export to ONNX; a failed parity gate raises ParityError (exit 1, nothing written)."""
+    """Export to ONNX (and with ``--format c`` on to C); a failed parity gate raises ParityError or its
+    CParityError (exit 1, nothing written by the failed step)."""
     from export.onnx import export_onnx
 
-    r = export_onnx(args.run_dir, args.out)  # load_policy checks the run dir once
+    c_out = _c_out_dir(args.out or Path(args.run_dir) / "policy_c") if args.format == "c" else None
+    r = export_onnx(args.run_dir, None if c_out else args.out)  # load_policy checks the run dir once
     print(f"wrote {r.path} (+ {r.sidecar}) in {r.seconds:.1f} s, opset {r.opset}")
     print(f"  parity vs TensorFlow: max abs error {r.max_abs_error:.3g} (tolerance {r.tolerance:g}) on "
           f"{r.n_observations} observations, {r.n_recorded} recorded in the simulator")
+    if c_out is not None:
+        return _export_c(r.path, c_out, args.name)
     print(f"next: trpo run-onnx {r.path}")
+    return 0
+
+
+def cmd_export_c(args: argparse.Namespace) -> int:
+    """An exported ONNX file → policy.h + policy.c, behind the C parity gate (export/c_export.py)."""
+    if not Path(args.onnx_file).is_file():
+        raise FileNotFoundError(2, "no such ONNX file", args.onnx_file)
+    return _export_c(args.onnx_file, _c_out_dir(args.out or Path(args.onnx_file).parent / "policy_c"), args.name)
+
+
+def _c_out_dir(out: str | os.PathLike) -> Path:
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out must be a directory for policy.h and policy.c; {path} is a file")
+    return path
+
+
+def _export_c(onnx_path: str | os.PathLike, out: Path, name: str) -> int:
+    from export.c_export import export_c
+
+    r = export_c(onnx_path, out, prefix=name)
+    fp = r.footprint
+    print(f"wrote {r.header} and {r.source} in {r.seconds:.1f} s")
+    print(f"  parity vs onnxruntime ({r.compiler}): max abs error {r.max_abs_error:.3g} (tolerance "
+          f"{r.tolerance:g}) on {r.n_observations} observations, {r.n_recorded} recorded in the simulator")
+    print(f"  footprint: {fp.const_bytes} B const data, policy.o {fp.text_bytes} B, stack {fp.stack_bytes} B")
+    print("next: docs/runtime.md, 'Plain C' (docs/examples/policy_loop.c is a fixed-rate loop around it)")
     return 0
 
 
@@ -199,12 +258,29 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- bench
+def print_vector_env_table(result: dict[str, Any]) -> None:
+    """``trpo bench train --vector-env ...``: one line per mode."""
+    m = result["machine"]
+    print(f"{result['task']}, {result['steps']:,} steps x {result['rounds']} round(s) per mode; "
+          f"{m['cpu_count']} cores, load {m['load_avg_1_5_15']}")
+    print(f"{'mode':<10} {'steps/s':>9} {'rel.':>6} {'collect':>9} {'policy':>8} {'critic':>8} {'ray ovh':>9}")
+    for mode, row in result["modes"].items():
+        overhead = f"{row['ray_overhead_ms_median']:.1f} ms" if "ray_overhead_ms_median" in row else "-"
+        print(f"{mode:<10} {row['steady_steps_per_s']:>9,.0f} {row['relative_to_first']:>6.2f} "
+              f"{row['collect_s_median']:>8.3f}s {row['policy_s_median']:>7.3f}s {row['critic_s_median']:>7.3f}s "
+              f"{overhead:>9}")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Dispatch ``trpo bench update|train|profile|skill|runtime|envs``."""
     if args.bench == "runtime":
         argv = ([args.onnx_file] if args.onnx_file else []) + ["--n", str(args.n)] + (["--json"] if args.json else [])
         if args.onnx_file and not Path(args.onnx_file).is_file():
             raise FileNotFoundError(2, "no such ONNX file", args.onnx_file)
+        if args.c:
+            from export.c_bench import main as bench_c_main  # onnx + a C compiler
+
+            return int(bench_c_main(argv))
         from export.bench import main as bench_runtime_main
 
         return int(bench_runtime_main(argv))
@@ -242,7 +318,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         robots.resolve_task(args.task)
         overrides = {"n_envs": args.n_envs} if args.n_envs else {}
-        result = bench.bench_train(task=args.task, steps=args.steps, overrides=overrides)
+        if args.vector_env:
+            from trpo_tf.app.training import config_for_task
+
+            for mode in args.vector_env:  # a bad mode or layout → exit 2 before any timing
+                try:
+                    mode_overrides = bench.vector_env_overrides(mode)
+                except ValueError as exc:
+                    raise UsageError(str(exc)) from None
+                config_for_task(args.task, {**overrides, **mode_overrides})
+            result = bench.bench_vector_envs(args.task, args.vector_env, args.steps, args.rounds, overrides)
+            if not args.json:
+                print_vector_env_table(result)
+                return 0
+        else:
+            result = bench.bench_train(task=args.task, steps=args.steps, overrides=overrides)
     result = _plain(result)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -15,6 +15,8 @@ from trpo_tf.config import ConfigError, TRPOConfig, read_yaml_mapping
 from trpo_tf.run_dir import RunDir, TaskDescription
 
 import robots  # noqa: E402  (after TensorFlow)
+from robots.factory import settings_for  # noqa: E402
+from robots.randomization import RandomizationError  # noqa: E402
 
 
 def config_for_task(task: str, overrides: dict[str, Any] | None = None) -> TRPOConfig:
@@ -59,11 +61,27 @@ def default_run_dir(task: str, prefix: str = "") -> Path:
     return Path("runs") / f"{prefix}{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def resolve_randomization(resolved: robots.ResolvedTask, config: TRPOConfig) -> dict[str, Any]:
+    """``config.randomization`` checked against what the task offers and written out in full (defaults
+    expanded, as config.yaml records it); a bad axis or value is a :class:`ConfigError`."""
+    probe = resolved.env_factory(config.env_kwargs)()
+    try:
+        return settings_for(probe, resolved.spec, config.randomization).to_dict()
+    except RandomizationError as e:
+        raise ConfigError(f"invalid config: {e}") from None
+    finally:
+        probe.close()
+
+
 def make_trainer(config: TRPOConfig, run_dir: str | Path, progress: bool = True) -> Trainer:
-    """A fresh :class:`Trainer` for ``config.task`` (resolved through ``robots``) in ``run_dir``."""
+    """A fresh :class:`Trainer` for ``config.task`` (resolved through ``robots``) in ``run_dir``; training
+    envs are randomized as ``config.randomization`` says, the final evaluation's env is nominal."""
     resolved = robots.resolve_task(config.task)
     task = TaskDescription(**resolved.description(config.env_kwargs))
-    return Trainer(config, run_dir, resolved.env_factory(config.env_kwargs), task, progress=progress)
+    config = config.updated({"randomization": resolve_randomization(resolved, config)})
+    make_env = resolved.env_factory(config.env_kwargs, randomization=config.randomization or None)
+    return Trainer(config, run_dir, make_env, task, progress=progress,
+                   make_eval_env=resolved.env_factory(config.env_kwargs))
 
 
 def train(config: TRPOConfig, run_dir: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
@@ -79,8 +97,9 @@ def resume_trainer(run_dir: str | Path, total_steps: int | None = None, progress
     if total_steps is not None:
         config = config.updated({"total_steps": total_steps})
     info = run.read_info()
-    make_env = robots.EnvFactory(info.gym_id, dict(info.env_kwargs))
-    return Trainer(config, run_dir, make_env, info.description(), resume=True, progress=progress)
+    make_env = robots.EnvFactory(info.gym_id, dict(info.env_kwargs), randomization=config.randomization or None)
+    return Trainer(config, run_dir, make_env, info.description(), resume=True, progress=progress,
+                   make_eval_env=robots.EnvFactory(info.gym_id, dict(info.env_kwargs)))
 
 
 def resume(run_dir: str | Path, total_steps: int | None = None, progress: bool = True) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+../../export/metadata.py
