@@ -17,7 +17,8 @@ def test_machine_info_names_the_conditions():
 def test_bench_update_times_a_real_update_and_echoes_its_settings():
     out = bench_update(obs_dim=5, act_dim=2, batch=256, hidden=(16,), cg_iters=3, critic_epochs=1,
                        critic_batch=64, jit_compile=False, repeats=3, warmup=1)
-    for key in ("update_ms_median", "policy_step_ms_median", "critic_ms_median", "update_ms_min"):
+    for key in ("update_ms_median", "policy_step_ms_median", "critic_ms_median", "update_ms_min",
+                "update_cpu_ms_median", "separate_calls_ms_median"):
         assert math.isfinite(out[key]) and out[key] > 0.0, key
     assert out["update_ms_min"] <= out["update_ms_median"]
     assert out["accepted"] is True  # the synthetic advantages give the line search a real direction
@@ -41,5 +42,9 @@ def test_bench_train_runs_a_short_real_training():
                       raw_env_steps=200)
     assert out["env_steps"] == 512 and out["gym_id"] == "CartPole-v1"
     assert out["steps_per_s"] > 0.0 and out["raw_vector_env_steps_per_s"] > 0.0
-    assert out["settings"]["n_steps"] == 256 and set(out["median_iteration_s"]) == {"collect_s", "policy_s",
-                                                                                      "critic_s"}
+    assert out["settings"]["n_steps"] == 256
+    assert set(out["median_iteration_s"]) == {"collect_s", "acting_s", "env_s", "gae_s", "update_s",
+                                              "normalizer_s", "log_s", "checkpoint_s"}
+    phases = out["median_iteration_s"]
+    assert phases["acting_s"] > 0 and phases["update_s"] > 0 and phases["checkpoint_s"] > 0
+    assert abs(phases["acting_s"] + phases["env_s"] - phases["collect_s"]) < 0.05 * phases["collect_s"] + 1e-3

@@ -19,7 +19,8 @@ N_STEPS = 256
 ITERATIONS = 40
 TOTAL = N_STEPS * ITERATIONS
 TRAIN = ["--task", "Pendulum-v1", "--set", f"n_steps={N_STEPS}", "eval_episodes=1", *FAST, "--no-progress"]
-TIME_COLUMNS = {"time_s", "steps_per_s", "collect_s", "policy_s", "critic_s"}
+TIME_COLUMNS = {"time_s", "steps_per_s", "collect_s", "policy_s", "critic_s",
+                "acting_s", "env_s", "gae_s", "update_s", "normalizer_s"}  # the per-phase seconds (issue 13)
 
 
 def _rows(run: Path) -> list[dict[str, str]]:

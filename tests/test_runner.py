@@ -135,3 +135,37 @@ def test_health_check_warns_once_per_episode_of_trouble():
     flicker = [m for v in (10, 1, 1, 10, 10, 100, 100) * 3
                for m in health({"accepted": True, "kl": 0.005, "value_loss": v})]
     assert not any("value loss" in m for m in flicker)
+
+
+def test_scalar_log_writes_what_eager_summaries_write(tmp_path):
+    """runner.ScalarLog (one compiled call per row) gives the same TensorBoard tags, steps and values as one
+    eager ``tf.summary.scalar`` per finite column; non-finite and non-numeric columns are left out."""
+    import math
+
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from trpo_tf.runner import ScalarLog
+
+    rows = [{"kl": 0.004, "accepted": True, "episodes": 3, "critic_s": float("nan"), "reason": "accepted"},
+            {"kl": 0.007, "accepted": False, "episodes": 0, "critic_s": float("nan"), "reason": "line search"}]
+    eager = tf.summary.create_file_writer(str(tmp_path / "eager"))
+    log = ScalarLog(str(tmp_path / "compiled"))
+    for step, row in enumerate(rows):
+        with eager.as_default(step=step):
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    tf.summary.scalar(key, value)
+        log.write(row, step=step)
+    eager.close()
+    log.close()
+
+    def read(path):
+        events = EventAccumulator(str(path), size_guidance={"tensors": 0})
+        events.Reload()
+        return {tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in events.Tensors(tag)]
+                for tag in events.Tags()["tensors"]}
+
+    written = read(tmp_path / "compiled")
+    assert written == read(tmp_path / "eager")
+    assert set(written) == {"kl", "accepted", "episodes"} and written["accepted"] == [(0, 1.0), (1, 0.0)]

@@ -10,6 +10,7 @@ This module imports no TensorFlow: Ray rollout workers build a :class:`NumpyActo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,10 +19,16 @@ import numpy as np
 if TYPE_CHECKING:  # only for type hints: importing models would load TensorFlow
     from trpo_tf.models import _Actor
 
+def _elu_(x: np.ndarray) -> np.ndarray:
+    x[:] = np.where(x > 0.0, x, np.expm1(np.minimum(x, 0.0)))
+    return x
+
+
+# In place: each layer's output array is reused for its activation (no extra temporaries per step).
 _ACTIVATIONS = {
-    "tanh": np.tanh,
-    "relu": lambda x: np.maximum(x, 0.0),
-    "elu": lambda x: np.where(x > 0.0, x, np.expm1(np.minimum(x, 0.0))),
+    "tanh": lambda x: np.tanh(x, out=x),
+    "relu": lambda x: np.maximum(x, 0.0, out=x),
+    "elu": _elu_,
 }
 
 
@@ -47,6 +54,7 @@ class NumpyActor:
     def __init__(self, actor: _Actor | None = None, params: dict[str, Any] | None = None) -> None:
         if (actor is None) == (params is None):
             raise ValueError("give NumpyActor an actor or its params, not both")
+        self.seconds = 0.0  # time spent drawing noise and acting (the acting share of collection)
         self.load(actor_params(actor) if actor is not None else params)
 
     def refresh(self, actor: _Actor) -> None:
@@ -67,27 +75,45 @@ class NumpyActor:
 
     def head_output(self, obs: np.ndarray) -> np.ndarray:
         """Gaussian mean or categorical logits for a batch of raw observations [n, obs_dim]."""
-        x = np.clip((np.asarray(obs, np.float32) - self.obs_mean) * self.obs_inv_std, -self.obs_clip, self.obs_clip)
+        x = np.asarray(obs, np.float32) - self.obs_mean  # the one new array of the normalizer, then in place
+        x *= self.obs_inv_std
+        np.clip(x, -self.obs_clip, self.obs_clip, out=x)
         for kernel, bias in self.hidden:
-            x = self.activation(x @ kernel + bias)
-        return x @ self.head[0] + self.head[1]
+            x = x @ kernel
+            x += bias
+            x = self.activation(x)
+        out = x @ self.head[0]
+        out += self.head[1]
+        return out
 
     def noise(self, rngs: Sequence[np.random.Generator], n_steps: int) -> np.ndarray:
         """[n_steps, len(rngs), k] noise for :meth:`act`, column ``i`` drawn from ``rngs[i]`` alone:
         standard normal ε (Gaussian) or Gumbel(0, 1) per logit (categorical)."""
+        t0 = time.perf_counter()
         k = self.head[1].shape[0]
         if self.discrete:
             columns = [rng.gumbel(size=(n_steps, k)) for rng in rngs]
         else:
             columns = [rng.standard_normal((n_steps, k), dtype=np.float32) for rng in rngs]
-        return np.stack(columns, axis=1) if columns else np.empty((n_steps, 0, k), np.float32)
+        out = np.stack(columns, axis=1) if columns else np.empty((n_steps, 0, k), np.float32)
+        self.seconds += time.perf_counter() - t0
+        return out
 
     def act(self, obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
         """Stochastic actions from given noise: μ + σ·ε, or a categorical draw by the Gumbel-max trick."""
+        t0 = time.perf_counter()
         out = self.head_output(obs)
         if self.discrete:
-            return np.argmax(out + noise, axis=-1)
-        return (out + self.std * noise).astype(np.float32)
+            out = np.argmax(out + noise, axis=-1)
+        else:
+            out += self.std * noise  # float32 throughout: no astype copy
+        self.seconds += time.perf_counter() - t0
+        return out
+
+    def take_seconds(self) -> float:
+        """Seconds spent in :meth:`noise` and :meth:`act` since the last call (and reset the count)."""
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
 
     def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Stochastic actions with noise drawn from one generator for the whole batch."""

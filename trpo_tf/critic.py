@@ -31,16 +31,24 @@ class CriticTrainer:
         """V(s) for a batch of raw observations (any batch size, no retracing)."""
         return self._predict(tf.convert_to_tensor(obs, tf.float32)).numpy()
 
-    def fit(self, obs: np.ndarray, returns: np.ndarray, seed: int) -> dict[str, float]:
-        """Run the epochs; ``seed`` fixes the minibatch shuffles (one numpy permutation per epoch)."""
-        n = len(obs)
+    def minibatch_order(self, n: int, seed: int) -> np.ndarray:
+        """[epochs × minibatches, batch] sample indices: one numpy permutation per epoch, fixed by ``seed``
+        (the remainder of n / batch is dropped each epoch)."""
         batch = min(self.batch_size, n)
         rng = np.random.default_rng(seed)
         order = np.stack([rng.permutation(n)[: (n // batch) * batch] for _ in range(self.epochs)]) \
             if self.epochs > 0 else np.zeros((0, batch), np.int64)
+        return order.reshape(-1, batch).astype(np.int32)
+
+    def fit(self, obs: np.ndarray, returns: np.ndarray, seed: int) -> dict[str, float]:
+        """Run the epochs; ``seed`` fixes the minibatch shuffles (one numpy permutation per epoch)."""
         out = self._fit(tf.convert_to_tensor(obs, tf.float32), tf.convert_to_tensor(returns, tf.float32),
-                        tf.convert_to_tensor(order.reshape(-1, batch), tf.int32))
+                        tf.convert_to_tensor(self.minibatch_order(len(obs), seed)))
         return {k: float(v) for k, v in out.items()}
+
+    def graph(self, obs: tf.Tensor, returns: tf.Tensor, order: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The fit as graph ops, for callers that compile it with more work (:class:`trpo_tf.update.TRPOUpdate`)."""
+        return self._fit_graph(obs, returns, order)
 
     def _fit_graph(self, obs: tf.Tensor, returns: tf.Tensor, order: tf.Tensor) -> dict[str, tf.Tensor]:
         """``order[k]`` holds the sample indices of minibatch k (epochs × minibatches rows).

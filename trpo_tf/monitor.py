@@ -25,6 +25,8 @@ METRIC_COLUMNS = [
     "episode_return_mean", "episode_return_std", "episode_length_mean", "episodes", "success_rate",
     "kl", "accepted", "backtracks", "surrogate_improvement", "cg_residual",
     "grad_norm", "entropy", "mean_std", "value_loss", "value_loss_after", "explained_variance",
+    # the iteration by phase (issue 13): collect_s = acting_s + env_s; policy_s = gae_s + update_s
+    "acting_s", "env_s", "gae_s", "update_s", "normalizer_s",
 ]
 
 

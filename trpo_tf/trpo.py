@@ -225,17 +225,31 @@ class TRPOPolicyStep:
         the step draws one from its own generator (seeded at construction, not checkpointed: pass one drawn
         from the run's checkpointed generator for a bit-exact resume). A tensor argument: no retracing.
         """
+        out = self._compiled(tf.convert_to_tensor(obs, tf.float32), tf.convert_to_tensor(actions),
+                             tf.convert_to_tensor(advantages, tf.float32), self.fisher_seed_tensor(fisher_seed))
+        return self.diagnostics({k: v.numpy() for k, v in out.items()})
+
+    def fisher_seed_tensor(self, fisher_seed: int | None) -> tf.Tensor:
+        """The [2] int64 seed of the Fisher sub-sample (drawn from the step's own generator if None)."""
         if fisher_seed is None:
             fisher_seed = int(self._rng.integers(2**31 - 1))
-        out = self._compiled(tf.convert_to_tensor(obs, tf.float32), tf.convert_to_tensor(actions),
-                             tf.convert_to_tensor(advantages, tf.float32),
-                             tf.constant([fisher_seed, 0], tf.int64))
+        return tf.constant([fisher_seed, 0], tf.int64)
+
+    @staticmethod
+    def diagnostics(out: dict[str, np.ndarray]) -> dict[str, float]:
+        """The compiled step's outputs as Python numbers, with ``accepted`` a bool and the ``reason``."""
         diagnostics = {k: float(v) for k, v in out.items()}
         diagnostics["accepted"] = bool(diagnostics["accepted"])
         diagnostics["reason"] = STATUS_REASONS[int(diagnostics["status"])]
         return diagnostics
 
     # --- the compiled step -------------------------------------------------------------------------
+    def graph(self, obs: tf.Tensor, actions: tf.Tensor, advantages: tf.Tensor,
+              fisher_seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The step as graph ops, for callers that compile it together with more work
+        (:class:`trpo_tf.update.TRPOUpdate`)."""
+        return self._step(obs, actions, advantages, fisher_seed)
+
     def _step(self, obs: tf.Tensor, actions: tf.Tensor, advantages: tf.Tensor,
               fisher_seed: tf.Tensor) -> dict[str, tf.Tensor]:
         s = self.settings

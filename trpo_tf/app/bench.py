@@ -24,6 +24,7 @@ import tensorflow as tf
 from trpo_tf.critic import CriticTrainer
 from trpo_tf.models import build_models
 from trpo_tf.trpo import FISHER_PRODUCTS, TRPOPolicyStep, TRPOStepSettings
+from trpo_tf.update import TRPOUpdate
 
 
 def machine_info() -> dict[str, Any]:
@@ -98,24 +99,35 @@ def bench_update(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidden:
         for variable, value in zip(state, saved):
             variable.assign(value)
 
+    fused = TRPOUpdate(step, trainer, jit_compile=jit_compile)  # what training runs (trpo_tf/algorithm.py)
     policy_s: list[float] = []
     critic_s: list[float] = []
+    fused_s: list[float] = []
+    cpu_s: list[float] = []
     diagnostics: dict[str, Any] = {}
-    for i in range(warmup + repeats):
+    for i in range(warmup + repeats):  # the two ways interleaved: the machine's load hits both alike
         restore()
         t0 = time.perf_counter()
-        diagnostics = step(obs, actions, advantages)  # returns Python floats: the work is finished
+        diagnostics = step(obs, actions, advantages, fisher_seed=0)  # Python floats: the work is finished
         t1 = time.perf_counter()
         trainer.fit(obs, returns, seed=0)
         t2 = time.perf_counter()
+        restore()
+        c0, t3 = time.process_time(), time.perf_counter()
+        fused(obs, actions, advantages, returns, critic_seed=0, fisher_seed=0)
+        t4, c1 = time.perf_counter(), time.process_time()
         if i >= warmup:
             policy_s.append(t1 - t0)
             critic_s.append(t2 - t1)
+            fused_s.append(t4 - t3)
+            cpu_s.append(c1 - c0)
     restore()
     updates = [p + c for p, c in zip(policy_s, critic_s)]
     return {
-        "update_ms_median": _median_ms(updates),
-        "update_ms_min": round(1000.0 * min(updates), 3),
+        "update_ms_median": _median_ms(fused_s),  # the fused update (one compiled call), as trained
+        "update_ms_min": round(1000.0 * min(fused_s), 3),
+        "update_cpu_ms_median": _median_ms(cpu_s),  # CPU time of this process, all threads
+        "separate_calls_ms_median": _median_ms(updates),
         "policy_step_ms_median": _median_ms(policy_s),
         "critic_ms_median": _median_ms(critic_s),
         "accepted": diagnostics.get("accepted"),
@@ -183,7 +195,8 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     first_s = float(rows[0]["time_s"]) if rows else float("nan")
     later = rows[1:]
     per_iter = {k: statistics.median(float(r[k]) for r in later) if later else float("nan")
-                for k in ("collect_s", "policy_s", "critic_s")}
+                for k in ("collect_s", "acting_s", "env_s", "gae_s", "update_s", "normalizer_s")}
+    phases = {k: round(v / max(len(rows), 1), 4) for k, v in trainer.phase_seconds.items()}  # per iteration
     steady_steps = sum(config.batch_size for _ in later)
     # Iterations 2…N by the loop's own clock: env start-up/shutdown (subprocess imports) is not steady state.
     steady_s = float(rows[-1]["time_s"]) - first_s if rows else float("nan")
@@ -202,7 +215,7 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
         "steady_steps_per_s": round(steady_steps / steady_s, 1) if later and steady_s > 0 else float("nan"),
         "first_iteration_s": round(first_s, 2),
         "startup_and_shutdown_s": round(wall - float(rows[-1]["time_s"]), 2) if rows else float("nan"),
-        "median_iteration_s": {k: round(v, 4) for k, v in per_iter.items()},
+        "median_iteration_s": {**{k: round(v, 4) for k, v in per_iter.items()}, **phases},
         "raw_vector_env_steps_per_s": round(raw, 1),
         **ray,
         "last_episode_return_mean": float(rows[-1]["episode_return_mean"]) if rows else float("nan"),

@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x", default="env_steps", help="x column (default env_steps)")
     p.add_argument("--y", default="episode_return_mean", help="y column (default episode_return_mean)")
 
-    p = sub.add_parser("bench", help="benchmarks: update, train, runtime, envs",
+    p = sub.add_parser("bench", help="benchmarks: update, train, profile, skill, runtime, envs",
                        description="Measure speeds; see docs/cli.md for what each prints.")
     bench = p.add_subparsers(dest="bench", metavar="WHAT", parser_class=_Parser)
     bench.required = True
@@ -194,6 +194,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "--vector-env async ray:1 ray:2 (default: the preset's)")
     b.add_argument("--rounds", type=_positive_int, default=1,
                    help="with --vector-env: repeat the modes interleaved, report medians (default 1)")
+    b.add_argument("--json", action="store_true")
+    b = bench.add_parser("profile", help="one update by compiled piece (FLOPs, GFLOP/s vs numpy sgemm) and "
+                                         "one training run's iterations by phase")
+    b.add_argument("--task", default="hopper", help="task of the training part (default hopper)")
+    b.add_argument("--steps", type=_positive_int, default=20_480, help="training steps (default 20480)")
+    b.add_argument("--cg-iters", type=_positive_int, default=10, help="CG iterations of the update (default 10)")
+    b.add_argument("--critic-epochs", type=_int, default=5, help="critic epochs of the update (default 5)")
+    b.add_argument("--rounds", type=_positive_int, default=15, help="interleaved timing rounds (default 15)")
+    b.add_argument("--json", action="store_true")
+    b = bench.add_parser("skill", help="wall-clock seconds until a deterministic evaluation reaches a return")
+    b.add_argument("--task", default="hopper", help="task (default hopper), trained with its preset")
+    b.add_argument("--target", type=float, required=True, help="mean deterministic return to reach")
+    b.add_argument("--seed", type=_int, default=0, help="training seed (default 0)")
+    b.add_argument("--eval-every", type=_positive_int, default=20_480, help="env steps between evaluations "
+                                                                           "(default 20480)")
+    b.add_argument("--eval-episodes", type=_positive_int, default=5, help="episodes per evaluation (default 5)")
+    b.add_argument("--max-steps", type=_positive_int, default=1_000_000, help="training budget (default 1M)")
+    b.add_argument("--no-overlap", action="store_true", help="evaluate inline instead of beside training")
+    b.add_argument("--set", dest="overrides", metavar="KEY=VALUE", nargs="+", default=[],
+                   help="config overrides on top of the preset")
     b.add_argument("--json", action="store_true")
     b = bench.add_parser("runtime", help="ONNX act() latency and a 1 kHz control loop")
     b.add_argument("onnx_file", metavar="FILE.onnx", nargs="?", help="exported policy (default: a test MLP)")

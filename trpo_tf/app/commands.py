@@ -337,7 +337,7 @@ def print_vector_env_table(result: dict[str, Any]) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Dispatch ``trpo bench update|train|runtime|envs``."""
+    """Dispatch ``trpo bench update|train|profile|skill|runtime|envs``."""
     if args.bench == "runtime":
         argv = ([args.onnx_file] if args.onnx_file else []) + ["--n", str(args.n)] + (["--json"] if args.json else [])
         if args.onnx_file and not Path(args.onnx_file).is_file():
@@ -364,6 +364,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = bench.bench_update(obs_dim=spec.obs_dim, act_dim=spec.act_dim, batch=args.batch,
                                     cg_iters=args.cg_iters, critic_epochs=args.critic_epochs,
                                     jit_compile=not args.no_jit, repeats=args.repeats)
+    elif args.bench == "profile":
+        from trpo_tf.app.bench_profile import profile_update
+
+        robots.resolve_task(args.task)
+        result = {"update": profile_update(cg_iters=args.cg_iters, critic_epochs=args.critic_epochs,
+                                           rounds=args.rounds),
+                  "training": bench.bench_train(task=args.task, steps=args.steps, raw_env_steps=2_000)}
+    elif args.bench == "skill":
+        from trpo_tf.app.skill import bench_skill
+
+        robots.resolve_task(args.task)
+        result = _plain(bench_skill(task=args.task, target=args.target, seed=args.seed, eval_every=args.eval_every,
+                                    eval_episodes=args.eval_episodes, max_steps=args.max_steps,
+                                    assignments=args.overrides, overlap=not args.no_overlap))
+        print(json.dumps(result, indent=2))
+        return 0 if result["reached"] else 1
     else:
         robots.resolve_task(args.task)
         overrides = {"n_envs": args.n_envs} if args.n_envs else {}
