@@ -5,8 +5,23 @@ it loads TensorFlow first and isolates OSMesa's LLVM from it (see ``trpo_tf/head
 """
 
 import os
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import trpo_tf.models  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny real Pendulum-v1 run (128 steps, no XLA) that the CLI error and fuzz tests copy, damage or
+    point commands at; tests that change it work on a copy."""
+    from trpo_tf import TRPOConfig, train
+
+    run = tmp_path_factory.mktemp("pendulum-run") / "pendulum"
+    train(TRPOConfig(task="Pendulum-v1", total_steps=128, n_steps=64, jit_compile=False, critic_epochs=1,
+                     eval_episodes=0), run, progress=False)
+    return run

@@ -15,18 +15,10 @@ import pytest
 
 from cli_helpers import snapshot
 from export.builders import make_metadata, write_mlp
-from trpo_tf import TRPOConfig, train
 from trpo_tf.app.cli import main
 
 Setup = Callable[[Path, Path], list[str]]  # (scratch dir, copy of a trained run) -> argv
 
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("errors") / "pendulum"
-    train(TRPOConfig(task="Pendulum-v1", total_steps=128, n_steps=64, jit_compile=False, critic_epochs=1,
-                     eval_episodes=0), run, progress=False)
-    return run
 
 
 def _onnx(path: Path, obs_dim: int = 3) -> Path:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from cli_helpers import snapshot
 from export.builders import make_metadata, write_mlp
-from trpo_tf import TRPOConfig, train
+from trpo_tf import TRPOConfig
 from trpo_tf.app.cli import main
 
 FIELDS = [f.name for f in dataclasses.fields(TRPOConfig)]
@@ -39,13 +39,6 @@ keys = st.one_of(st.sampled_from(FIELDS), st.text(min_size=0, max_size=8).filter
 yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(),
                          st.text(max_size=8), st.lists(st.integers(-5, 10**7), max_size=3))
 
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("fuzz") / "pendulum"
-    train(TRPOConfig(task="Pendulum-v1", total_steps=128, n_steps=64, jit_compile=False, critic_epochs=1,
-                     eval_episodes=0), run, progress=False)
-    return run
 
 
 def _check(argv: list[str], root: Path, capfd: pytest.CaptureFixture[str]) -> int:

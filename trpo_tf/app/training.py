@@ -12,6 +12,7 @@ from typing import Any
 from trpo_tf.runner import Trainer  # first: TensorFlow before mujoco (MUJOCO_GL=osmesa, trpo_tf/headless.py)
 from trpo_tf.app.errors import UsageError
 from trpo_tf.config import ConfigError, TRPOConfig, parse_value, read_yaml_mapping
+from trpo_tf.env_check import open_env
 from trpo_tf.run_dir import RunDir, TaskDescription
 from trpo_tf.run_lock import RunLock
 
@@ -62,8 +63,9 @@ def default_run_dir(task: str, prefix: str = "") -> Path:
 
 def resolve_randomization(resolved: robots.ResolvedTask, config: TRPOConfig) -> dict[str, Any]:
     """``config.randomization`` checked against what the task offers and written out in full (defaults
-    expanded, as config.yaml records it); a bad axis or value is a :class:`ConfigError`."""
-    probe = resolved.env_factory(config.env_kwargs)()
+    expanded, as config.yaml records it); a bad axis or value is a :class:`ConfigError`. The probe is the
+    first env made, so env kwargs the environment rejects are reported here as one line (EnvSetupError)."""
+    probe = open_env(resolved.env_factory(config.env_kwargs), config.task, config.env_kwargs)
     try:
         return settings_for(probe, resolved.spec, config.randomization).to_dict()
     except RandomizationError as e:
