@@ -62,7 +62,7 @@ class Policy:
 
     def metadata(self) -> dict[str, Any]:
         """What the exporter writes next to the ONNX graph."""
-        return {
+        data = {
             "task": self.info.task, "gym_id": self.info.gym_id, "obs_dim": self.obs_dim,
             "act_dim": self.act_dim, "discrete": self.discrete,
             "n_actions": self.act_dim if self.discrete else None,
@@ -70,8 +70,10 @@ class Policy:
             "obs_layout": self.info.obs_layout, "control_hz": self.info.control_hz,
             "env_steps": self.env_steps, "seed": self.config.seed,
             "package_version": self.info.package_version, "weights_sha256": self.weights_sha256(),
-            "randomization": dict(self.config.randomization) or None,  # what the policy was trained under
         }
+        if self.config.randomization:  # what the policy was trained under; absent when nominal, as the
+            data["randomization"] = dict(self.config.randomization)  # metadata format writes it (optional key)
+        return data
 
 
 def load_policy(run_dir: str | Path) -> Policy:
