@@ -21,11 +21,14 @@ from export.sim import run_onnx
 from robots.factory import describe
 from robots.randomization import AXES, RandomizationError, is_nominal, parse
 
-# sweep axis → (randomization axis, values); "× default" axes are multiplied by the axis default below
+# sweep axis → (randomization axis, values); "× default" axes are multiplied by the axis default below.
+# A sweep value is exactly a training value of that axis: mass and actuator are one factor for the whole
+# model (mass_scale, actuator_scale), never the per-body / per-actuator spread (per_*_scale).
 SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
     "mass": ("mass_scale", (0.6, 0.8, 1.0, 1.2, 1.4)),
     "friction": ("friction_scale", (0.4, 0.7, 1.0, 1.3, 1.6)),
     "actuator": ("actuator_scale", (0.6, 0.8, 1.0, 1.2)),
+    "contact": ("contact_softness", (0.2, 0.5, 1.0, 1.5, 2.0)),  # 0.2: MuJoCo's stiffest (2 timesteps)
     "delay": ("action_delay_steps", (0, 1, 2, 3)),
     "obs_noise": ("obs_noise_scale", (0.0, 0.5, 1.0, 1.5, 2.0)),
     "push": ("push_velocity", (0.0, 0.5, 1.0, 1.5, 2.0)),  # × the default push velocity

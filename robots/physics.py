@@ -1,5 +1,6 @@
-"""The per-simulator physics interface that randomization drives: scale masses, friction, damping and
-actuator strength, move the base's centre of mass, push a body — and put everything back exactly.
+"""The per-simulator physics interface that randomization drives: scale masses, friction, damping,
+actuator strength and contact softness, move the base's centre of mass, push a body — and put everything
+back exactly.
 
 :class:`MujocoPhysics` writes ``mjModel`` fields (and recomputes the derived constants with
 ``mj_setConst`` on a scratch ``mjData``, as MuJoCo's docs ask after editing masses); :meth:`restore`
@@ -8,7 +9,9 @@ motor strengths a task applies itself. A task class offers its interface with a 
 gymnasium's own MuJoCo robots get the generic one from :func:`physics_of`.
 
 Every ``apply`` starts from nominal: the values given are factors on the nominal model, never on the
-previous episode's.
+previous episode's. ``mass_scale`` and ``actuator_scale`` are one factor for the whole model (what the
+robustness sweep varies); ``per_link_mass_scale`` / ``per_actuator_scale`` multiply each body / actuator
+on top of it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-Factors = dict[str, Any]  # axis → float or per-item array (mass: per body, actuator: per actuator)
+Factors = dict[str, Any]  # axis → float, or a per-item array for the per_* axes (per body, per actuator)
 
 
 class PhysicsInterface(Protocol):
@@ -29,7 +32,7 @@ class PhysicsInterface(Protocol):
         ...
 
     def sizes(self) -> dict[str, int]:
-        """How many independent draws an axis takes per episode (1 = one factor for the whole model)."""
+        """How many items a per-item axis (``per_link_mass_scale``, ``per_actuator_scale``) draws for."""
         ...
 
     def apply(self, factors: Factors) -> None:
@@ -64,9 +67,19 @@ def physics_of(env: Any) -> PhysicsInterface | None:
     return None
 
 
+def _combined(factors: Factors, whole: str, each: str, n: int) -> np.ndarray | None:
+    """The factor of each of ``n`` items: the whole-model factor × the item's own (None: neither is set)."""
+    if whole not in factors and each not in factors:
+        return None
+    s = np.full(n, float(factors.get(whole, 1.0)))
+    if each in factors:
+        s = s * np.broadcast_to(np.asarray(factors[each], float), (n,))
+    return s
+
+
 # ---------------------------------------------------------------------------------------------- MuJoCo
 _MJ_FIELDS = ("body_mass", "body_inertia", "body_ipos", "geom_friction", "dof_damping", "actuator_gear",
-              "actuator_forcerange")
+              "actuator_forcerange", "geom_solref", "jnt_solref", "pair_solref")
 # what mj_setConst recomputes from the fields above (restored from the saved copy, not recomputed)
 _MJ_DERIVED = ("body_subtreemass", "body_invweight0", "dof_invweight0", "tendon_invweight0",
                "actuator_acc0", "actuator_length0", "dof_M0")
@@ -118,18 +131,23 @@ class MujocoPhysics:
         offered = []
         if len(self._bodies):
             offered.append("mass_scale")
+        if len(self._bodies) > 1:
+            offered.append("per_link_mass_scale")
         if (n["geom_friction"][:, 0] > 0).any():
             offered.append("friction_scale")
         if (n["dof_damping"] > 0).any():
             offered.append("damping_scale")
         if len(self._motor) or len(self._servo):
             offered.append("actuator_scale")
+            if self.model.nu > 1:
+                offered.append("per_actuator_scale")
+        if (n["geom_solref"][:, 0] > 0).any():
+            offered.append("contact_softness")
         offered.append("com_offset")
         return tuple(offered)
 
     def sizes(self) -> dict[str, int]:
-        return {"mass_scale": len(self._bodies), "friction_scale": 1, "damping_scale": 1,
-                "actuator_scale": self.model.nu, "com_offset": 3}
+        return {"per_link_mass_scale": len(self._bodies), "per_actuator_scale": self.model.nu}
 
     def restore(self) -> None:
         if not self._modified:
@@ -145,18 +163,24 @@ class MujocoPhysics:
         if not factors:
             return
         m, n = self.model, self._nominal
-        if "mass_scale" in factors:
-            s = np.broadcast_to(np.asarray(factors["mass_scale"], float), self._bodies.shape)
+        s = _combined(factors, "mass_scale", "per_link_mass_scale", len(self._bodies))
+        if s is not None:
             m.body_mass[self._bodies] = n["body_mass"][self._bodies] * s
             m.body_inertia[self._bodies] = n["body_inertia"][self._bodies] * s[:, None]
         if "friction_scale" in factors:  # MuJoCo takes the larger geom friction: scaling all scales it
             m.geom_friction[:, 0] = n["geom_friction"][:, 0] * float(factors["friction_scale"])
         if "damping_scale" in factors:
             m.dof_damping[:] = n["dof_damping"] * float(factors["damping_scale"])
-        if "actuator_scale" in factors:
-            s = np.broadcast_to(np.asarray(factors["actuator_scale"], float), (m.nu,))
+        s = _combined(factors, "actuator_scale", "per_actuator_scale", m.nu)
+        if s is not None:
             m.actuator_gear[self._motor, 0] = n["actuator_gear"][self._motor, 0] * s[self._motor]
             m.actuator_forcerange[self._servo] = n["actuator_forcerange"][self._servo] * s[self._servo, None]
+        if "contact_softness" in factors:  # time constants only: a negative solref is a stiffness, left as is
+            k = float(factors["contact_softness"])
+            for f in ("geom_solref", "jnt_solref", "pair_solref"):
+                if f in n and len(n[f]):
+                    timeconst = n[f][:, 0]
+                    getattr(m, f)[:, 0] = np.where(timeconst > 0, timeconst * k, timeconst)
         if "com_offset" in factors:
             m.body_ipos[self._base] = n["body_ipos"][self._base] + np.asarray(factors["com_offset"], float)
         self._modified = True
@@ -180,7 +204,9 @@ class BulletPhysics:
     contact: every contact's friction then scales by s. ``strength`` is the task's own array of motor
     torques / force limits (scaled in place); ``damping`` its own array of joint damping, when it applies
     damping itself. ``push(body, dv)`` is the task's push (None: no pushes). PyBullet cannot move a link's
-    centre of mass, so ``com_offset`` is not offered.
+    centre of mass, so ``com_offset`` is not offered. ``contact_softness`` is not offered either: Bullet's
+    nominal contact is hard (no time constant to scale), and ``changeDynamics(contactStiffness,
+    contactDamping)`` would swap in a different, absolute spring-damper contact rather than scale this one.
     """
 
     def __init__(self, client: int, bodies: Callable[[], list[int]], strength: np.ndarray | None = None,
@@ -206,16 +232,18 @@ class BulletPhysics:
         return self._nominal[key]
 
     def axes(self) -> tuple[str, ...]:
-        offered = ["mass_scale", "friction_scale"]
+        offered = ["mass_scale", "per_link_mass_scale", "friction_scale"]
         if self._damping is not None and (self._damping0 > 0).any():
             offered.append("damping_scale")
         if self._strength is not None:
             offered.append("actuator_scale")
+            if len(self._strength) > 1:
+                offered.append("per_actuator_scale")
         return tuple(offered)
 
     def sizes(self) -> dict[str, int]:
-        return {"mass_scale": len(self._massive()), "friction_scale": 1, "damping_scale": 1,
-                "actuator_scale": 0 if self._strength is None else len(self._strength)}
+        return {"per_link_mass_scale": len(self._massive()),
+                "per_actuator_scale": 0 if self._strength is None else len(self._strength)}
 
     def _massive(self) -> list[tuple[int, int]]:
         return [key for key in self._links() if self._nominal_of(*key)[0] > 0]
@@ -243,9 +271,9 @@ class BulletPhysics:
             return
         p, c = self._p, self.client
         self._modified = True
-        if "mass_scale" in factors:
-            links = self._massive()
-            s = np.broadcast_to(np.asarray(factors["mass_scale"], float), (len(links),))
+        links = self._massive()
+        s = _combined(factors, "mass_scale", "per_link_mass_scale", len(links))
+        if s is not None:
             for (body, link), k in zip(links, s):
                 mass, _, inertia = self._nominal_of(body, link)
                 p.changeDynamics(body, link, mass=mass * k, localInertiaDiagonal=[i * k for i in inertia],
@@ -255,8 +283,10 @@ class BulletPhysics:
             for body, link in self._links():
                 friction = self._nominal_of(body, link)[1]
                 p.changeDynamics(body, link, lateralFriction=friction * root, physicsClientId=c)
-        if "actuator_scale" in factors and self._strength is not None:
-            self._strength[:] = self._strength0 * np.asarray(factors["actuator_scale"], float)
+        s = None if self._strength is None else _combined(factors, "actuator_scale", "per_actuator_scale",
+                                                           len(self._strength))
+        if s is not None:
+            self._strength[:] = self._strength0 * s
         if "damping_scale" in factors and self._damping is not None:
             self._damping[:] = self._damping0 * float(factors["damping_scale"])
 

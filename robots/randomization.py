@@ -14,6 +14,14 @@ Axes (see :data:`AXES`): physics ones go through the task's simulator (:mod:`rob
 are gymnasium wrappers (:mod:`robots.wrappers`). A draw is made per episode from a generator derived from
 the seed given to ``reset`` (:func:`episode_rng`), so the same seed gives the same draws and the env's own
 generator (its reset noise) is left untouched.
+
+Training axes and the robustness sweep's axes (``export/robustness.py``) mean the same thing: ``mass_scale``
+and ``actuator_scale`` are ONE factor for the whole model per episode, exactly what the sweep's ``mass`` and
+``actuator`` points apply; the per-body / per-actuator spread is a separate axis (``per_link_mass_scale``,
+``per_actuator_scale``) multiplied on top. (Before 2026-11-21 ``mass_scale`` and ``actuator_scale`` drew one
+factor per body / actuator; a config with those keys still loads and now means the whole-model factor.)
+``contact_softness`` scales MuJoCo's contact and joint-limit time constants (solref): PyBullet's twin has
+hard contacts, ≈ ×0.2 of MuJoCo's nominal 20 ms (docs/sim2real.md).
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-PHYSICS_AXES = ("mass_scale", "friction_scale", "damping_scale", "actuator_scale", "com_offset")
+PHYSICS_AXES = ("mass_scale", "per_link_mass_scale", "friction_scale", "damping_scale", "actuator_scale",
+                "per_actuator_scale", "contact_softness", "com_offset")
+PER_ITEM_AXES = ("per_link_mass_scale", "per_actuator_scale")  # one draw per body / actuator, not per model
 
 
 @dataclass(frozen=True)
@@ -42,11 +52,18 @@ class Axis:
 
 AXES: dict[str, Axis] = {a.name: a for a in (
     Axis("mass_scale", "scale", 1.0, [0.8, 1.2], "x",
-         "every body's mass and inertia × factor (one draw per body)"),
+         "every body's mass and inertia × one factor (one draw for the whole model)"),
+    Axis("per_link_mass_scale", "scale", 1.0, [0.9, 1.1], "x",
+         "each body's mass and inertia × its own factor, on top of mass_scale (one draw per body)"),
     Axis("friction_scale", "scale", 1.0, [0.5, 1.25], "x", "sliding friction of every contact × factor"),
     Axis("damping_scale", "scale", 1.0, [0.8, 1.2], "x", "joint damping × factor"),
     Axis("actuator_scale", "scale", 1.0, [0.9, 1.1], "x",
-         "actuator strength (motor gear / torque, servo force limit) × factor (one draw per actuator)"),
+         "actuator strength (motor gear / torque, servo force limit) × one factor for every actuator"),
+    Axis("per_actuator_scale", "scale", 1.0, [0.95, 1.05], "x",
+         "each actuator's strength × its own factor, on top of actuator_scale (one draw per actuator)"),
+    Axis("contact_softness", "scale", 1.0, [0.2, 1.5], "x",
+         "time constant of contacts and joint limits (MuJoCo solref) × factor: < 1 stiffer, > 1 softer; "
+         "MuJoCo floors it at 2 timesteps"),
     Axis("com_offset", "magnitude", 0.0, 0.02, "m",
          "base body's centre of mass moved by U(−r, r) per axis (r in m)", ranged=False),
     Axis("action_delay_steps", "count", 0, [0, 1], "steps",

@@ -18,6 +18,7 @@ import numpy as np
 
 from robots.physics import PhysicsInterface, physics_of
 from robots.randomization import (
+    PER_ITEM_AXES,
     PHYSICS_AXES,
     Randomization,
     RandomizationError,
@@ -62,7 +63,7 @@ class PhysicsRandomization(_Seeded):
         for axis, value in self.settings.items():
             if axis == "com_offset":
                 factors[axis] = self.rng.uniform(-value, value, 3)
-            elif axis in ("mass_scale", "actuator_scale"):
+            elif axis in PER_ITEM_AXES:  # one draw per body / actuator
                 factors[axis] = draw(value, self.rng, size=sizes[axis])
             else:
                 factors[axis] = draw(value, self.rng)

@@ -14,8 +14,9 @@ from robots.physics import physics_of
 from robots.randomization import RandomizationError, parse
 from robots.wrappers import PhysicsRandomization
 
-WIDE = {"mass_scale": [0.5, 1.5], "friction_scale": [0.4, 1.6], "damping_scale": [0.5, 1.5],
-        "actuator_scale": [0.6, 1.2], "com_offset": 0.03}
+WIDE = {"mass_scale": [0.5, 1.5], "per_link_mass_scale": [0.8, 1.2], "friction_scale": [0.4, 1.6],
+        "damping_scale": [0.5, 1.5], "actuator_scale": [0.6, 1.2], "per_actuator_scale": [0.9, 1.1],
+        "contact_softness": [0.2, 2.0], "com_offset": 0.03}
 
 
 def make_env(task: str, randomization=None):
@@ -106,19 +107,25 @@ def test_mujoco_axes_change_the_model_and_restore_bit_for_bit() -> None:
     model = env.unwrapped.model
     fresh = mujoco.MjModel.from_xml_path(model_path := env.unwrapped.fullpath)
     physics = physics_of(env)
-    physics.apply({"mass_scale": np.full(4, 1.3), "friction_scale": 0.5, "damping_scale": 2.0,
-                   "actuator_scale": np.array([0.5, 0.6, 0.7]), "com_offset": np.array([0.01, 0.0, -0.02])})
+    link = np.array([1.0, 1.1, 0.9, 1.2])
+    physics.apply({"mass_scale": 1.3, "per_link_mass_scale": link, "friction_scale": 0.5, "damping_scale": 2.0,
+                   "actuator_scale": 0.8, "per_actuator_scale": np.array([0.5, 0.6, 0.7]),
+                   "contact_softness": 0.25, "com_offset": np.array([0.01, 0.0, -0.02])})
     torso = model.body("torso").id
-    assert np.allclose(model.body_mass[1:], fresh.body_mass[1:] * 1.3)
-    assert np.allclose(model.body_inertia[1:], fresh.body_inertia[1:] * 1.3)
-    assert np.allclose(model.body_subtreemass[0], fresh.body_subtreemass[0] * 1.3)  # mj_setConst ran
+    assert np.allclose(model.body_mass[1:], fresh.body_mass[1:] * 1.3 * link)
+    assert np.allclose(model.body_inertia[1:], fresh.body_inertia[1:] * (1.3 * link)[:, None])
+    assert np.allclose(model.body_subtreemass[0], fresh.body_mass[1:] @ (1.3 * link))  # mj_setConst ran
     assert np.allclose(model.geom_friction[:, 0], fresh.geom_friction[:, 0] * 0.5)
     assert np.allclose(model.dof_damping, fresh.dof_damping * 2.0) and model.dof_damping.max() > 0
-    assert np.allclose(model.actuator_gear[:, 0], fresh.actuator_gear[:, 0] * [0.5, 0.6, 0.7])
+    assert np.allclose(model.actuator_gear[:, 0], fresh.actuator_gear[:, 0] * 0.8 * np.array([0.5, 0.6, 0.7]))
+    assert np.allclose(model.geom_solref[:, 0], fresh.geom_solref[:, 0] * 0.25)
+    assert np.allclose(model.jnt_solref[:, 0], fresh.jnt_solref[:, 0] * 0.25)
+    assert np.array_equal(model.geom_solref[:, 1], fresh.geom_solref[:, 1])  # damping ratio kept
     assert np.allclose(model.body_ipos[torso], fresh.body_ipos[torso] + [0.01, 0.0, -0.02])
     physics.restore()
     for field in ("body_mass", "body_inertia", "body_ipos", "body_subtreemass", "geom_friction", "dof_damping",
-                  "actuator_gear", "dof_invweight0", "body_invweight0", "actuator_acc0"):
+                  "actuator_gear", "dof_invweight0", "body_invweight0", "actuator_acc0", "geom_solref",
+                  "jnt_solref"):
         assert np.array_equal(getattr(model, field), getattr(fresh, field)), field
     assert model_path.endswith("hopper.xml")
     env.close()
@@ -128,7 +135,7 @@ def test_mujoco_servo_strength_is_its_force_limit() -> None:
     env = make_env("gripper-pick-lift")
     model = env.unwrapped.model
     nominal = model.actuator_forcerange.copy()
-    physics_of(env).apply({"actuator_scale": np.full(model.nu, 0.5)})
+    physics_of(env).apply({"actuator_scale": 0.5})
     assert np.allclose(model.actuator_forcerange, nominal * 0.5)
     assert np.array_equal(model.actuator_gear[:, 0], np.ones(model.nu))  # the setpoint mapping is kept
     env.close()
@@ -139,7 +146,7 @@ def test_actuator_strength_changes_the_acceleration(task: str) -> None:
     """In the air (no contact), one control step from rest: the joint velocity scales with the strength."""
     def foot_velocity(scale: float) -> float:
         env = make_env(task)
-        physics_of(env).apply({"actuator_scale": np.full(3, scale)})
+        physics_of(env).apply({"actuator_scale": scale})
         env.reset(seed=0)
         base = env.unwrapped
         lifted = base.init_qpos + np.array([0, 1.0, 0, -0.5, -0.5, 0])  # 1 m up, joints off their limits
@@ -155,6 +162,73 @@ def test_actuator_strength_changes_the_acceleration(task: str) -> None:
     assert abs(full) > 0.5 and half / full == pytest.approx(0.5, rel=0.1)
 
 
+def _masses_and_strength(env) -> tuple[np.ndarray, np.ndarray]:
+    """Every massive body's mass and every motor's strength, read back from the simulator."""
+    base, physics = env.unwrapped, physics_of(env)
+    if isinstance(getattr(base, "model", None), mujoco.MjModel):
+        return base.model.body_mass[1:].copy(), base.model.actuator_gear[:, 0].copy()
+    masses = [p.getDynamicsInfo(*key, physicsClientId=physics.client)[0] for key in physics._massive()]
+    return np.array(masses), base.strength.copy()
+
+
+@pytest.mark.parametrize("task", ["hopper-twin", "hopper-twin-bullet"])
+def test_mass_and_actuator_scale_are_one_factor_for_the_whole_robot(task: str) -> None:
+    """What the robustness sweep applies: every body (every motor) × the same factor, drawn per episode."""
+    nominal = _masses_and_strength(make_env(task))
+    env = make_env(task, {"mass_scale": [0.6, 1.4], "actuator_scale": [0.6, 1.2]})
+    seen = []
+    for seed in range(3):
+        env.reset(seed=seed)
+        mass, strength = _masses_and_strength(env)
+        ratio, gain = mass / nominal[0], strength / nominal[1]
+        assert np.allclose(ratio, ratio[0]) and np.allclose(gain, gain[0])  # one factor for all
+        assert 0.6 <= ratio[0] <= 1.4 and 0.6 <= gain[0] <= 1.2
+        assert mass.sum() == pytest.approx(nominal[0].sum() * ratio[0])  # the robot's total mass moves
+        seen.append(ratio[0])
+    assert len(set(np.round(seen, 9))) == 3  # a new draw each episode
+    per_link = make_env(task, {"per_link_mass_scale": [0.8, 1.2], "per_actuator_scale": [0.8, 1.2]})
+    per_link.reset(seed=0)
+    mass, strength = _masses_and_strength(per_link)
+    assert np.ptp(mass / nominal[0]) > 0.01 and np.ptp(strength / nominal[1]) > 0.01  # each its own factor
+    env.close()
+    per_link.close()
+
+
+def _deepest_penetration(softness: float | None) -> float:
+    """Drop the twin hopper from its reset pose (zero action) and return the deepest contact (m)."""
+    env = make_env("hopper-twin", None if softness is None else {"contact_softness": softness})
+    env.reset(seed=0)
+    data, deepest = env.unwrapped.data, 0.0
+    for _ in range(100):
+        env.step(np.zeros(3, np.float32))
+        deepest = min([deepest, *(data.contact[i].dist for i in range(data.ncon))])
+    env.close()
+    return -deepest
+
+
+def test_contact_softness_changes_how_deep_the_foot_sinks() -> None:
+    """Read back from the simulation: a stiffer contact (shorter solref time constant) is penetrated less."""
+    stiff, nominal, soft = (_deepest_penetration(s) for s in (0.2, None, 2.0))
+    assert stiff < 0.6 * nominal and soft > 1.5 * nominal, (stiff, nominal, soft)
+    with pytest.raises(RandomizationError, match="cannot randomize 'contact_softness'"):
+        make_env("hopper-twin-bullet", {"contact_softness": [0.2, 1.5]})  # hard contacts: nothing to scale
+
+
+def test_an_old_config_with_per_body_era_keys_still_loads_and_trains_its_env(tmp_path) -> None:
+    """config.yaml written before mass_scale / actuator_scale became whole-model factors (the committed
+    hopper-twin-randomized run's settings): the keys still load and make a randomized env."""
+    from trpo_tf.config import TRPOConfig
+
+    old = ("randomization:\n  mass_scale: [0.8, 1.2]\n  friction_scale: [0.5, 1.25]\n  damping_scale: [0.8, 1.2]\n"
+           "  actuator_scale: [0.9, 1.1]\n  com_offset: 0.02\n  action_delay_steps: [0, 1]\n  action_noise: 0.02\n"
+           "  obs_noise_scale: 1.0\n  push_velocity: 0.5\n  push_interval_s: 2.0\n")
+    (tmp_path / "config.yaml").write_text(old)
+    config = TRPOConfig.load(tmp_path / "config.yaml")
+    env = make_env("hopper-twin", config.randomization)
+    rollout(env, 0, actions(5, 3))
+    env.close()
+
+
 # ------------------------------------------------------------------------------------ physics, PyBullet
 @pytest.mark.parametrize("task", ["hopper-twin-bullet", "hopper-bullet", "panda-pick-lift-bullet"])
 def test_bullet_axes_change_dynamics_info_and_restore(task: str) -> None:
@@ -164,12 +238,14 @@ def test_bullet_axes_change_dynamics_info_and_restore(task: str) -> None:
     links = physics._massive()
     client = physics.client
     before = {key: p.getDynamicsInfo(*key, physicsClientId=client) for key in physics._links()}
-    physics.apply({"mass_scale": np.full(len(links), 1.4), "friction_scale": 0.25, "actuator_scale": 0.5})
+    link = np.linspace(0.9, 1.1, len(links))
+    physics.apply({"mass_scale": 1.4, "per_link_mass_scale": link, "friction_scale": 0.25, "actuator_scale": 0.5})
     for key in physics._links():
         info, nominal = p.getDynamicsInfo(*key, physicsClientId=client), before[key]
         if nominal[0] > 0:
-            assert info[0] == pytest.approx(nominal[0] * 1.4)
-            assert np.allclose(info[2], np.array(nominal[2]) * 1.4)
+            k = 1.4 * link[links.index(key)]
+            assert info[0] == pytest.approx(nominal[0] * k)
+            assert np.allclose(info[2], np.array(nominal[2]) * k)
         assert info[1] == pytest.approx(nominal[1] * 0.5)  # √0.25: a contact of two links gets 0.25
     physics.restore()
     for key in physics._links():

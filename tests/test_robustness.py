@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from export.robustness import SweepError, parse_point, plan, sweep
+import numpy as np
+
+import robots
+from export.robustness import SweepError, axis_settings, parse_point, plan, sweep
+from robots.wrappers import PhysicsRandomization
 from export.sim import run_onnx
 from export.builders import write_mlp
 
@@ -34,7 +38,7 @@ def test_a_point_with_every_factor_nominal_equals_plain_run_onnx(policy: Path) -
 def test_each_axis_runs_and_progress_is_reported(policy: Path) -> None:
     seen = []
     report = sweep(policy, task=TASK, episodes=1, twin=False, progress=lambda d, n, label: seen.append((d, n)))
-    assert set(report["axes"]) == {"mass", "friction", "actuator", "delay", "obs_noise", "push"}
+    assert set(report["axes"]) == {"mass", "friction", "actuator", "contact", "delay", "obs_noise", "push"}
     assert seen[-1][0] == seen[-1][1] == 1 + sum(len(v) for v in report["axes"].values())
     mass = {p["value"]: p["mean_return"] for p in report["axes"]["mass"]}
     assert mass[1.0] == report["nominal"]["mean_return"] and len(set(mass.values())) > 1
@@ -63,3 +67,29 @@ def test_axes_a_task_cannot_vary_are_named() -> None:
     with pytest.raises(SweepError, match="cartpole cannot vary mass"):
         plan("cartpole", ["mass"])
     assert set(plan("cartpole")["sweeps"]) == {"delay", "obs_noise"}
+
+
+@pytest.mark.parametrize("name, fields", [
+    ("mass", ("body_mass", "body_inertia", "body_subtreemass")),
+    ("actuator", ("actuator_gear",)),
+    ("contact", ("geom_solref", "jnt_solref")),
+])
+def test_a_sweep_point_is_a_value_training_draws(name: str, fields: tuple[str, ...]) -> None:
+    """Training's axis and the sweep's axis mean the same thing: the model a training episode draws (one
+    whole-model factor) is, bit for bit, the model of the sweep point at that factor."""
+    key = axis_settings(name, 1.0).popitem()[0]
+    trained = robots.make_env(TASK, randomization={key: [0.5, 1.5]})
+    trained.reset(seed=3)
+    wrapper = trained
+    while not isinstance(wrapper, PhysicsRandomization):
+        wrapper = wrapper.env
+    factor = wrapper.factors[key]
+    assert np.ndim(factor) == 0 and factor != 1.0
+    swept = robots.make_env(TASK, randomization=axis_settings(name, factor))
+    swept.reset(seed=3)
+    for field in fields:
+        a, b = getattr(trained.unwrapped.model, field), getattr(swept.unwrapped.model, field)
+        assert np.array_equal(a, b), field
+        assert not np.array_equal(a, getattr(robots.make_env(TASK).unwrapped.model, field)), field
+    trained.close()
+    swept.close()

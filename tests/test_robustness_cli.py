@@ -49,8 +49,13 @@ def test_tasks_name_lists_what_it_can_randomize() -> None:
     r = trpo("tasks", "hopper-twin-bullet")
     assert r.returncode == 0, r.stderr
     assert "mass_scale" in r.stdout and "push_velocity" in r.stdout and "com_offset" not in r.stdout
+    assert "contact_softness" not in r.stdout  # hard contacts in PyBullet
+    assert "[trpo robustness --axes mass: 0.6, 0.8, 1, 1.2, 1.4]" in r.stdout  # the same quantity, swept
     data = json.loads(trpo("tasks", "hopper", "--json").stdout)
-    assert data["randomization"]["axes"]["friction_scale"]["default"] == [0.5, 1.25]
+    axes = data["randomization"]["axes"]
+    assert axes["friction_scale"]["default"] == [0.5, 1.25] and axes["contact_softness"]["default"] == [0.2, 1.5]
+    assert axes["actuator_scale"]["robustness_sweep"].startswith("actuator:")
+    assert axes["per_link_mass_scale"]["robustness_sweep"] is None
 
 
 def test_train_refuses_a_bad_randomization_before_writing(tmp_path: Path) -> None:
@@ -69,6 +74,7 @@ def test_a_randomized_run_records_its_randomization_in_config_and_exported_file(
     assert r.returncode == 0, r.stderr
     config = (run / "config.yaml").read_text()
     assert "mass_scale:\n  - 0.8\n  - 1.2" in config and "action_delay_steps:\n  - 0\n  - 2" in config
+    assert "per_link_mass_scale:\n  - 0.9\n  - 1.1" in config and "contact_softness:\n  - 0.2\n  - 1.5" in config
     r = trpo("export", str(run), timeout=400)
     assert r.returncode == 0, r.stderr
     meta = json.loads((run / "policy.onnx.json").read_text())

@@ -140,14 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("robustness", help="sweep an ONNX policy over randomization axes (no TensorFlow)",
                        description="Mean return and success rate of an exported policy with one thing changed "
-                                   "at a time (mass, friction, actuator strength, action delay, observation "
-                                   "noise, pushes), in the twin simulator, and at named points.")
+                                   "at a time (mass, friction, actuator strength, contact softness, action "
+                                   "delay, observation noise, pushes), in the twin simulator, and at named "
+                                   "points.")
     p.add_argument("onnx_file", metavar="FILE.onnx")
     p.add_argument("--task", help="task to run it on (default: the task in the file's metadata)")
     p.add_argument("--episodes", type=_positive_int, default=5, help="episodes per point (default 5)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the first episode of every point (default 0)")
     p.add_argument("--axes", nargs="+", metavar="AXIS",
-                   help="axes to sweep: mass friction actuator delay obs_noise push (default: all the task offers)")
+                   help="axes to sweep: mass friction actuator contact delay obs_noise push (default: all the "
+                        "task offers)")
     p.add_argument("--point", action="append", metavar="K=V,...",
                    help="also run this combination, e.g. --point mass=0.8,delay=2 (repeatable)")
     p.add_argument("--no-twin", action="store_true", help="do not run the task's twin simulator")

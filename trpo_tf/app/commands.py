@@ -40,7 +40,10 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         if args.json:
             from robots.factory import describe
 
-            print(json.dumps(spec.as_dict() | {"randomization": describe(spec.name)}, indent=2))
+            info, swept = describe(spec.name), _swept_as()
+            for axis, about in info["axes"].items():
+                about["robustness_sweep"] = swept.get(axis)  # the `trpo robustness` axis of the same quantity
+            print(json.dumps(spec.as_dict() | {"randomization": info}, indent=2))
             return 0
         print(f"{spec.name}  ({spec.gym_id}, {spec.simulator} {spec.family}, {spec.control_hz:g} Hz)")
         if spec.description:
@@ -72,14 +75,24 @@ def _print_randomization(name: str) -> None:
     from robots.factory import describe
 
     info = describe(name)
+    swept = _swept_as()
     print("  randomization (--set 'randomization={axis: [lo, hi], ...}', or randomization=default):")
     for axis, a in info["axes"].items():
-        print(f"    {axis:<20} default {str(a['default']):<12} ({a['unit']}) {a['description']}")
+        tag = f" [trpo robustness --axes {swept[axis]}]" if axis in swept else ""
+        print(f"    {axis:<20} default {str(a['default']):<12} ({a['unit']}) {a['description']}{tag}")
     if "push_interval_s" in info:
         print(f"    push_interval_s      default {info['push_interval_s']:g} s between pushes")
     sigma = ", ".join(f"{k} {v:g}" for k, v in info.get("obs_noise_std", {}).items())
     if sigma:
         print(f"    obs noise σ at obs_noise_scale 1 (override with obs_noise_std): {sigma}")
+
+
+def _swept_as() -> dict[str, str]:
+    """Randomization axis → the ``trpo robustness`` axis that sweeps the same quantity, with its values."""
+    from export.robustness import SWEEPS, axis_settings
+
+    return {key: f"{name}: {', '.join(f'{axis_settings(name, v)[key]:g}' for v in values)}"
+            for name, (key, values) in SWEEPS.items()}
 
 
 def _cmd_robustness(args: argparse.Namespace) -> int:
