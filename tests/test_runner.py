@@ -11,8 +11,10 @@ import yaml
 import robots
 from trpo_tf import TRPOConfig, config_for_task, load_policy, resume, train
 from trpo_tf.app.training import make_trainer
+from trpo_tf.env_check import EnvProbe
 from trpo_tf.monitor import HealthCheck, read_metrics
-from trpo_tf.run_dir import RunDir, RunDirError
+from trpo_tf.run_dir import RunDir, RunDirError, TaskDescription
+from trpo_tf.runner import Trainer
 
 SMALL = dict(total_steps=1024, n_steps=256, eval_episodes=2, critic_epochs=2)
 
@@ -88,6 +90,29 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
         load_policy(run_dir)
     resume(run_dir, progress=False)
     assert [int(r["iteration"]) for r in read_metrics(RunDir(run_dir).metrics)] == [1, 2, 3, 4]
+
+
+def test_a_trainer_given_a_probe_opens_no_env_before_training(tmp_path):
+    """make_trainer opens ONE probe env (kwargs check, randomization check, spaces): the Trainer takes it."""
+    import gymnasium as gym
+
+    made = []
+
+    def make():
+        made.append(1)
+        return gym.make("CartPole-v1")
+
+    task = TaskDescription("CartPole-v1", "CartPole-v1", {})
+    env = gym.make("CartPole-v1")
+    probe = EnvProbe.of(task, env)
+    env.close()
+    config = TRPOConfig(task="CartPole-v1", normalize_obs=False, **SMALL)  # no warm-up envs either
+    Trainer(config, tmp_path / "given", make, task, progress=False, probe=probe).close()
+    assert made == []
+    assert json.loads(RunDir(tmp_path / "given").info.read_text())["act_dim"] == 2
+    Trainer(config, tmp_path / "own", make, task, progress=False).close()  # no probe given: it opens one
+    assert made == [1]
+    assert RunDir(tmp_path / "own").info.read_text() == RunDir(tmp_path / "given").info.read_text()
 
 
 def test_new_run_refuses_to_overwrite_and_bad_dirs_are_clear(cartpole_run, tmp_path):
