@@ -12,7 +12,7 @@ import robots
 from trpo_tf import TRPOConfig, config_for_task, load_policy, resume, train
 from trpo_tf.app.training import make_trainer
 from trpo_tf.env_check import EnvProbe
-from trpo_tf.monitor import HealthCheck, read_metrics
+from trpo_tf.monitor import METRIC_COLUMNS, HealthCheck, metrics_columns, read_metrics
 from trpo_tf.run_dir import RunDir, RunDirError, TaskDescription
 from trpo_tf.runner import Trainer
 
@@ -33,6 +33,7 @@ def test_run_directory_holds_everything(cartpole_run):
     info = json.loads(run.info.read_text())
     assert info["gym_id"] == "CartPole-v1" and info["discrete"] and info["act_dim"] == 2
     rows = read_metrics(run.metrics)
+    assert metrics_columns(run.metrics) == METRIC_COLUMNS and "critic_s" not in rows[0]  # gone since the fused update
     assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4]
     assert rows[-1]["env_steps"] == 1024
     assert all(0 <= r["kl"] <= 0.01 for r in rows)
@@ -172,8 +173,8 @@ def test_scalar_log_writes_what_eager_summaries_write(tmp_path):
 
     from trpo_tf.runner import ScalarLog
 
-    rows = [{"kl": 0.004, "accepted": True, "episodes": 3, "critic_s": float("nan"), "reason": "accepted"},
-            {"kl": 0.007, "accepted": False, "episodes": 0, "critic_s": float("nan"), "reason": "line search"}]
+    rows = [{"kl": 0.004, "accepted": True, "episodes": 3, "success_rate": float("nan"), "reason": "accepted"},
+            {"kl": 0.007, "accepted": False, "episodes": 0, "success_rate": float("nan"), "reason": "line search"}]
     eager = tf.summary.create_file_writer(str(tmp_path / "eager"))
     log = ScalarLog(str(tmp_path / "compiled"))
     for step, row in enumerate(rows):
