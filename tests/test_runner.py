@@ -53,8 +53,8 @@ def test_load_policy_acts_on_single_and_batched_observations(cartpole_run):
     assert set(np.unique(policy.act(np.random.default_rng(0).normal(size=(100, 4))))) <= {0, 1}
     with pytest.raises(ValueError, match=r"\(4,\) or \(n, 4\)"):
         policy.act(np.zeros(3))
-    meta = policy.metadata()
-    assert meta["obs_dim"] == 4 and len(meta["weights_sha256"]) == 64
+    facts = policy.provenance()
+    assert facts["run_info"]["obs_dim"] == 4 and len(facts["weights_sha256"]) == 64
 
 
 def test_load_policy_matches_tf_action_and_clips_to_bounds(tmp_path):
