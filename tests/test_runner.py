@@ -15,8 +15,11 @@ from trpo_tf.env_check import EnvProbe
 from trpo_tf.monitor import METRIC_COLUMNS, HealthCheck, metrics_columns, read_metrics
 from trpo_tf.run_dir import RunDir, RunDirError, TaskDescription
 from trpo_tf.runner import Trainer
+from trained_runs import trained_run
 
-SMALL = dict(total_steps=1024, n_steps=256, eval_episodes=2, critic_epochs=2)
+# No XLA: a compile costs ~15 s per Trainer (each fresh and resumed run, and each make_trainer: it compiles in
+# the background) and proves nothing here; test_update.py / test_perf_paths.py / test_learning.py run XLA.
+SMALL = dict(total_steps=1024, n_steps=256, eval_episodes=2, critic_epochs=2, jit_compile=False)
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +60,8 @@ def test_load_policy_acts_on_single_and_batched_observations(cartpole_run):
     assert facts["run_info"]["obs_dim"] == 4 and len(facts["weights_sha256"]) == 64
 
 
-def test_load_policy_matches_tf_action_and_clips_to_bounds(tmp_path):
-    run_dir = tmp_path / "pendulum"
-    train(TRPOConfig(task="InvertedPendulum-v5", total_steps=512, n_steps=256, eval_episodes=0), run_dir,
-          progress=False)
-    policy = load_policy(run_dir)
+def test_load_policy_matches_tf_action_and_clips_to_bounds(tmp_path_factory):
+    policy = load_policy(trained_run("inverted-pendulum", tmp_path_factory))  # shared, read-only: damaged in memory
     obs = np.random.default_rng(0).normal(scale=50.0, size=(256, 4)).astype(np.float32)
     np.testing.assert_allclose(policy.act(obs), policy.tf_action(obs).numpy(), atol=1e-5)
     # Push the mean far outside the bounds: both paths clip to [-3, 3].
@@ -134,8 +134,8 @@ def test_unknown_task_lists_known_ones():
 
 
 def test_any_gymnasium_id_trains_through_the_generic_path(tmp_path):
-    result = train(TRPOConfig(task="Pendulum-v1", total_steps=400, n_steps=200, eval_episodes=1), tmp_path / "p",
-                   progress=False)
+    result = train(TRPOConfig(task="Pendulum-v1", total_steps=400, n_steps=200, eval_episodes=1, jit_compile=False),
+                   tmp_path / "p", progress=False)
     info = RunDir(tmp_path / "p").read_info()
     assert info.task == "Pendulum-v1" and info.obs_dim == 3 and info.action_high == [2.0]
     assert info.control_hz == pytest.approx(20.0)
