@@ -53,7 +53,8 @@ def project(train: dict, updates: list[dict], nodes: list[int], workers_per_node
     c1 = max(c1, min_ms_per_worker / 1000.0)
     a, b = fit_line([float(u["settings"]["batch"]) for u in updates], [u["update_ms_median"] / 1000.0 for u in updates])
     if anchor:  # keep the fitted shape, scaled so that it gives the training run's own update time at its batch
-        train_update_s = ray_modes[most]["policy_s_median"] + ray_modes[most]["critic_s_median"]
+        # policy_s has held the whole update since the fused update; files from before it add critic_s
+        train_update_s = ray_modes[most]["policy_s_median"] + ray_modes[most].get("critic_s_median", 0.0)
         batch_measured = measured["n_envs"] * measured["n_steps"]
         scale = train_update_s / (a + b * batch_measured)
         a, b = a * scale, b * scale

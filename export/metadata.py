@@ -123,6 +123,28 @@ class PolicyMetadata:
         )
 
     @classmethod
+    def for_trained_policy(cls, run_info: Mapping[str, Any], *, env_steps: int, seed: int, weights_sha256: str,
+                           randomization: Mapping[str, Any] | None = None) -> PolicyMetadata:
+        """The metadata of a trained policy from the learner's plain records: ``run_info`` is the run's
+        run.json record (``trpo_tf.run_dir.RunInfo`` as a dict), then the steps trained, the seed, the weights'
+        SHA-256 and the randomization trained under (empty or None: nominal). This class alone decides the
+        keys: ``n_actions`` from the action kind, the optional ``randomization`` absent when nominal."""
+        discrete = bool(run_info["discrete"])
+        act_dim = int(run_info["act_dim"])
+        low, high = run_info.get("action_low"), run_info.get("action_high")
+        return cls(
+            task=str(run_info["task"]), gym_id=str(run_info["gym_id"]), obs_dim=int(run_info["obs_dim"]),
+            act_dim=act_dim, discrete=discrete, n_actions=act_dim if discrete else None,
+            action_low=None if discrete or low is None else tuple(float(x) for x in low),
+            action_high=None if discrete or high is None else tuple(float(x) for x in high),
+            obs_layout=tuple(ObsSlice(str(f["name"]), int(f["size"]), str(f["unit"]), str(f.get("description", "")))
+                             for f in run_info["obs_layout"]),
+            control_hz=float(run_info["control_hz"]), env_steps=int(env_steps), seed=int(seed),
+            package_version=str(run_info["package_version"]), weights_sha256=weights_sha256,
+            randomization=dict(randomization) if randomization else None,
+        )
+
+    @classmethod
     def from_json(cls, text: str | bytes) -> PolicyMetadata:
         """Parse and validate the JSON text stored in the ONNX file or its sidecar."""
         try:

@@ -29,7 +29,7 @@ import tensorflow as tf
 import tf2onnx
 
 from export.errors import ParityError
-from export.metadata import FORMAT_VERSION, METADATA_KEY, PolicyMetadata, sidecar_path
+from export.metadata import METADATA_KEY, PolicyMetadata, sidecar_path
 from export.runtime import INPUT_NAME, OUTPUT_NAME, session_options
 from trpo_tf.policy import Policy, load_policy
 from trpo_tf.files import atomic_path
@@ -83,7 +83,7 @@ def export_policy(policy: Policy, out_path: str | os.PathLike[str], n_parity: in
     if not isinstance(tolerance, (int, float)) or not np.isfinite(tolerance):
         raise ValueError(f"tolerance must be a finite number, got {tolerance!r}")
     start = time.perf_counter()
-    metadata = PolicyMetadata.from_dict({"format_version": FORMAT_VERSION, **policy.metadata()})
+    metadata = policy_metadata(policy)
     model = convert(policy, metadata, opset)
     observations, n_recorded = parity_observations(policy, n_parity, seed)
     report = check_parity(model, policy, observations, float(tolerance), n_recorded)
@@ -95,6 +95,12 @@ def export_policy(policy: Policy, out_path: str | os.PathLike[str], n_parity: in
         n_mismatched_actions=report.n_mismatched_actions, tolerance=float(tolerance), opset=opset,
         seconds=time.perf_counter() - start,
     )
+
+
+def policy_metadata(policy: Policy) -> PolicyMetadata:
+    """The metadata of ``policy``, from the plain data the learner hands over (``Policy.provenance``)."""
+    facts = policy.provenance()
+    return PolicyMetadata.for_trained_policy(facts.pop("run_info"), **facts)
 
 
 def convert(policy: Policy, metadata: PolicyMetadata, opset: int = OPSET) -> onnx.ModelProto:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from trpo_tf.app.bench import bench_train, bench_update, bench_vector_env, machine_info
+from trpo_tf.app.bench import bench_train, bench_update, bench_vector_env, bench_vector_envs, machine_info
 
 
 def test_machine_info_names_the_conditions():
@@ -43,8 +43,21 @@ def test_bench_train_runs_a_short_real_training():
     assert out["env_steps"] == 512 and out["gym_id"] == "CartPole-v1"
     assert out["steps_per_s"] > 0.0 and out["raw_vector_env_steps_per_s"] > 0.0
     assert out["settings"]["n_steps"] == 256
-    assert set(out["median_iteration_s"]) == {"collect_s", "acting_s", "env_s", "gae_s", "update_s",
+    assert set(out["median_iteration_s"]) == {"collect_s", "acting_s", "env_s", "policy_s", "gae_s", "update_s",
                                               "normalizer_s", "log_s", "checkpoint_s"}
     phases = out["median_iteration_s"]
     assert phases["acting_s"] > 0 and phases["update_s"] > 0 and phases["checkpoint_s"] > 0
     assert abs(phases["acting_s"] + phases["env_s"] - phases["collect_s"]) < 0.05 * phases["collect_s"] + 1e-3
+
+
+def test_bench_vector_envs_tabulates_each_mode(capsys):
+    """``trpo bench train --vector-env ...``: medians per mode from real runs, and the printed table."""
+    from trpo_tf.app.commands import print_vector_env_table
+
+    out = bench_vector_envs("cartpole", ["sync"], steps=512,
+                            overrides={"n_steps": 256, "jit_compile": False, "critic_epochs": 1})
+    row = out["modes"]["sync"]
+    assert row["steady_steps_per_s"] > 0 and row["relative_to_first"] == 1.0
+    assert row["collect_s_median"] > 0 and row["policy_s_median"] > 0  # policy_s: the whole update
+    print_vector_env_table(out)
+    assert capsys.readouterr().out.splitlines()[-1].split()[0] == "sync"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,24 @@ def test_randomization_and_robustness_are_optional_objects() -> None:
     for key in ("randomization", "robustness"):
         with pytest.raises(ValueError, match=f"'{key}' must be null or a JSON object"):
             PolicyMetadata.from_dict(_valid() | {key: [0.8, 1.2]})
+
+
+def test_a_trained_policy_s_records_become_metadata_with_optional_keys_decided_here() -> None:
+    """for_trained_policy: the learner's plain records (a real run.json) in, the documented keys out."""
+    run_info = json.loads((Path(__file__).parent / "data" / "run-0.1.0" / "run.json").read_text())
+    facts = {"env_steps": 512, "seed": 3, "weights_sha256": "cd" * 32}
+    nominal = PolicyMetadata.for_trained_policy(run_info, **facts, randomization={})
+    d = nominal.to_dict()
+    assert list(d) == [k for k in PolicyMetadata.__dataclass_fields__ if k not in ("randomization", "robustness")]
+    assert d["task"] == "Pendulum-v1" and d["n_actions"] is None and d["action_high"] == [2.0]
+    assert d["env_steps"] == 512 and d["seed"] == 3 and d["package_version"] == "0.1.0"
+    assert nominal.obs_layout[0] == ObsSlice("obs_0", 1, "", "")
+    assert PolicyMetadata.for_trained_policy(run_info, **facts) == nominal  # None: nominal too
+    randomized = PolicyMetadata.for_trained_policy(run_info, **facts, randomization={"mass_scale": [0.8, 1.2]})
+    assert randomized.to_dict()["randomization"] == {"mass_scale": [0.8, 1.2]}
+    assert PolicyMetadata.from_json(randomized.to_json()) == randomized
+    discrete = run_info | {"discrete": True, "act_dim": 2, "action_low": None, "action_high": None}
+    meta = PolicyMetadata.for_trained_policy(discrete, **facts)
+    assert meta.n_actions == 2 and meta.action_low is None and meta.action_high is None
+    with pytest.raises(ValueError, match="obs_layout sizes must sum to obs_dim=4"):  # still checked
+        PolicyMetadata.for_trained_policy(run_info | {"obs_dim": 4}, **facts)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from export.metadata import METADATA_KEY, PolicyMetadata, sidecar_path
 from export.onnx import (ExportResult, ParityError, check_parity, convert, export_onnx, export_policy,
-                         parity_observations)
+                         parity_observations, policy_metadata)
 from export.runtime import OnnxPolicy
 from export.sim import run_onnx
 from trained_runs import exported_run, trained_run
@@ -74,7 +74,12 @@ def test_metadata_reads_back_through_onnx_policy_and_sidecar(exported, task: str
     policy, result = exported[task]
     runtime = OnnxPolicy(result.path)
     assert runtime.metadata == result.metadata
-    assert runtime.metadata.to_dict() == {"format_version": 1, **policy.metadata()}
+    assert runtime.metadata == policy_metadata(policy)
+    meta = runtime.metadata.to_dict()
+    assert (meta["task"], meta["obs_dim"], meta["act_dim"], meta["env_steps"], meta["seed"]) == \
+        (policy.info.task, policy.obs_dim, policy.act_dim, policy.env_steps, policy.config.seed)
+    assert meta["action_high"] == policy.info.action_high and meta["obs_layout"] == policy.info.obs_layout
+    assert ("randomization" in meta) == bool(policy.config.randomization)
     assert runtime.metadata.weights_sha256 == policy.weights_sha256()
     sidecar = json.loads(sidecar_path(result.path).read_text())
     assert PolicyMetadata.from_dict(sidecar) == result.metadata
@@ -122,7 +127,7 @@ def test_failed_gate_writes_nothing_and_reports_the_error(exported, tmp_path: Pa
 @pytest.mark.parametrize("task", ["inverted-pendulum", "cartpole"])
 def test_a_perturbed_network_fails_parity(tmp_path_factory, task: str) -> None:
     policy = load_policy(trained_run(task, tmp_path_factory))  # a private copy: we damage it
-    metadata = PolicyMetadata.from_dict({"format_version": 1, **policy.metadata()})
+    metadata = policy_metadata(policy)
     model = convert(policy, metadata)
     obs, n_recorded = parity_observations(policy, 1000)
     assert check_parity(model, policy, obs, 1e-5, n_recorded).max_abs_error <= 1e-5

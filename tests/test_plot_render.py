@@ -1,5 +1,7 @@
 """``trpo plot`` and ``trpo render`` through real subprocesses: a PNG of mean ± std over two seeds, MP4 and
-GIF videos of a MuJoCo task (OSMesa) and a PyBullet task (tiny renderer)."""
+GIF videos of a MuJoCo task (OSMesa) and a PyBullet task (tiny renderer). The runs they read are trained
+in-process (``trpo_tf.train`` with the task's preset, as ``trpo train`` does; test_cli.py drives ``trpo train``):
+a process start-up per run was most of this file's time."""
 
 from __future__ import annotations
 
@@ -7,9 +9,16 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from cli_helpers import FAST, trpo, user_error_line
+from cli_helpers import trpo, user_error_line
 
-TINY = ["--set", "n_steps=64", "eval_episodes=0", *FAST, "--no-progress"]
+TINY = dict(n_steps=64, eval_episodes=0, jit_compile=False, n_envs=1, vector_env="sync", critic_epochs=2)
+
+
+def _train(task: str, steps: int, seed: int, out) -> None:
+    """What ``trpo train --task TASK --steps S --seed N --set <TINY> --out OUT`` runs, in this process."""
+    from trpo_tf import config_for_task, train
+
+    train(config_for_task(task, {**TINY, "total_steps": steps, "seed": seed}), out, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +28,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     made = {}
     for name, task, steps, seed in (("reach0", "gripper-reach", 192, 0), ("reach1", "gripper-reach", 192, 1),
                                     ("panda", "panda-reach-bullet", 64, 0)):
-        result = trpo("train", "--task", task, "--steps", str(steps), "--seed", str(seed), *TINY,
-                      "--out", str(root / name))
-        assert result.returncode == 0, result.stderr
+        _train(task, steps, seed, root / name)
         made[name] = root / name
     return made
 
@@ -49,6 +56,7 @@ def test_render_writes_a_video(runs: dict, tmp_path, name: str, fmt: str) -> Non
     out = tmp_path / f"{name}.{fmt}"
     result = trpo("render", str(runs[name]), "--out", str(out), "--max-frames", "30")
     assert result.returncode == 0, result.stderr
+    assert "invalid pointer" not in result.stderr and "Segmentation" not in result.stderr  # see the next test
     assert f"wrote {out}: 30 frames" in result.stdout  # both tasks run at <= 25 Hz: no GIF frame skipping
     frames = iio.imread(out, index=None) if fmt == "gif" else np.stack(_ffmpeg(out))
     assert frames.ndim == 4 and frames.shape[0] >= 10 and frames.shape[-1] >= 3
@@ -56,20 +64,18 @@ def test_render_writes_a_video(runs: dict, tmp_path, name: str, fmt: str) -> Non
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no partial file left behind
 
 
-def test_render_and_evaluate_exit_cleanly_with_tensorflow_and_osmesa_in_one_process(runs: dict, tmp_path) -> None:
-    """No ``os._exit`` any more: the interpreter's own teardown (TensorFlow + OSMesa-rendered MuJoCo) ends with
-    exit code 0 and nothing on stderr about a crash (free(): invalid pointer / SIGSEGV would be 134 / 139)."""
-    for args in (("render", str(runs["reach0"]), "--out", str(tmp_path / "v.mp4"), "--max-frames", "5"),
-                 ("evaluate", str(runs["reach0"]), "--episodes", "1")):
-        result = trpo(*args)
-        assert result.returncode == 0, (args, result.returncode, result.stderr[-2000:])
-        assert "invalid pointer" not in result.stderr and "Segmentation" not in result.stderr
+def test_evaluate_exits_cleanly_with_tensorflow_and_mujoco_in_one_process(runs: dict) -> None:
+    """No ``os._exit`` any more: the interpreter's own teardown (TensorFlow + MuJoCo) ends with exit code 0 and
+    nothing on stderr about a crash (free(): invalid pointer / SIGSEGV would be 134 / 139). ``render`` (TensorFlow
+    + OSMesa-rendered MuJoCo) is checked the same way by test_render_writes_a_video[mp4-reach0] and [gif-reach0]."""
+    result = trpo("evaluate", str(runs["reach0"]), "--episodes", "1")
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert "invalid pointer" not in result.stderr and "Segmentation" not in result.stderr
 
 
 def test_render_of_a_task_without_its_renderer_is_a_usage_error(tmp_path) -> None:
     run = tmp_path / "cartpole"
-    trained = trpo("train", "--task", "cartpole", "--steps", "64", *TINY, "--out", str(run))
-    assert trained.returncode == 0, trained.stderr
+    _train("cartpole", 64, 0, run)
     result = trpo("render", str(run), "--out", str(tmp_path / "c.gif"))
     try:
         import pygame  # noqa: F401

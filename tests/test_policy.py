@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -31,9 +32,13 @@ def test_act_shapes_bounds_and_determinism():
 def test_metadata_and_weights_hash_are_stable_across_loads():
     a, b = load_policy(OLD_RUN), load_policy(OLD_RUN)
     assert a.weights_sha256() == b.weights_sha256() and len(a.weights_sha256()) == 64
-    meta = a.metadata()
-    assert meta["task"] == "Pendulum-v1" and meta["obs_dim"] == 3 and meta["action_high"] == [2.0]
-    assert meta["env_steps"] == 512 and len(meta["obs_layout"]) == 3
+    facts = a.provenance()
+    assert facts == b.provenance() and set(facts) == {"run_info", "env_steps", "seed", "weights_sha256",
+                                                      "randomization"}
+    info = facts["run_info"]
+    assert info["task"] == "Pendulum-v1" and info["obs_dim"] == 3 and info["action_high"] == [2.0]
+    assert facts["env_steps"] == 512 and len(info["obs_layout"]) == 3 and facts["randomization"] == {}
+    assert json.loads(json.dumps(facts)) == facts  # plain data
 
 
 def test_a_checkpoint_of_another_model_is_a_run_dir_error(tmp_path):

@@ -1,5 +1,7 @@
 """Crash safety for real: ``trpo train`` processes killed with SIGKILL at several moments, then
-``trpo train --resume`` to the total; determinism of same-seed runs; corrupted checkpoints rejected."""
+``trpo train --resume`` to the total; determinism of same-seed runs; corrupted checkpoints rejected. What
+reads the crashed run afterwards (evaluate, the corrupted-checkpoint refusals) runs in-process through
+``main(argv)``: no process start-up needed to show it."""
 
 from __future__ import annotations
 
@@ -13,14 +15,24 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import FAST, snapshot, start, trpo, user_error_line
+from cli_helpers import FAST, snapshot, start, trpo
 
 N_STEPS = 256
 ITERATIONS = 40
 TOTAL = N_STEPS * ITERATIONS
 TRAIN = ["--task", "Pendulum-v1", "--set", f"n_steps={N_STEPS}", "eval_episodes=1", *FAST, "--no-progress"]
-TIME_COLUMNS = {"time_s", "steps_per_s", "collect_s", "policy_s", "critic_s",
+TIME_COLUMNS = {"time_s", "steps_per_s", "collect_s", "policy_s",
                 "acting_s", "env_s", "gae_s", "update_s", "normalizer_s"}  # the per-phase seconds (issue 13)
+
+
+def _main(argv: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str, list[str]]:
+    """``trpo ARGV`` in this process: exit code, stdout, stderr lines."""
+    from trpo_tf.app.cli import main
+
+    capfd.readouterr()
+    code = main(argv)
+    out, err = capfd.readouterr()
+    return code, out, err.strip().splitlines()
 
 
 def _rows(run: Path) -> list[dict[str, str]]:
@@ -104,13 +116,13 @@ def test_metrics_have_each_iteration_exactly_once(crashed_and_resumed: dict) -> 
     assert [int(r["env_steps"]) for r in rows] == [N_STEPS * i for i in range(1, ITERATIONS + 1)]
 
 
-def test_newest_checkpoint_restores(crashed_and_resumed: dict) -> None:
+def test_newest_checkpoint_restores(crashed_and_resumed: dict, capfd: pytest.CaptureFixture[str]) -> None:
     run = crashed_and_resumed["run"]
     assert max(_checkpoints(run)) == ITERATIONS
     before = json.loads((run / "eval.json").read_text())
-    result = trpo("evaluate", str(run), "--episodes", "1", "--json")
-    assert result.returncode == 0, result.stderr
-    ev = json.loads(result.stdout)
+    code, out, err = _main(["evaluate", str(run), "--episodes", "1", "--json"], capfd)
+    assert code == 0, err
+    ev = json.loads(out)
     assert ev["iteration"] == ITERATIONS and ev["env_steps"] == TOTAL
     # The restored policy is the one that ran the final evaluation: same seed, same return.
     assert ev["returns"] == pytest.approx(before["returns"], abs=1e-6)
@@ -127,7 +139,8 @@ def test_same_seed_gives_identical_first_iterations(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garble"])
-def test_corrupted_checkpoint_is_rejected(crashed_and_resumed: dict, tmp_path: Path, damage: str) -> None:
+def test_corrupted_checkpoint_is_rejected(crashed_and_resumed: dict, tmp_path: Path, damage: str,
+                                          capfd: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
     shutil.copytree(crashed_and_resumed["run"], run)
     data = run / "checkpoints" / f"ckpt-{ITERATIONS}.data-00000-of-00001"
@@ -140,7 +153,8 @@ def test_corrupted_checkpoint_is_rejected(crashed_and_resumed: dict, tmp_path: P
             blob[i] = rng.randrange(256)
         data.write_bytes(bytes(blob))
     before = snapshot(run)
-    result = trpo("train", "--resume", str(run), "--steps", str(TOTAL + N_STEPS), "--no-progress")
-    line = user_error_line(result)
+    code, _, err = _main(["train", "--resume", str(run), "--steps", str(TOTAL + N_STEPS), "--no-progress"], capfd)
+    assert code == 2 and len(err) == 1 and err[0].startswith("trpo") and ": error: " in err[0], err
+    line = err[0]
     assert "corrupted" in line and f"ckpt-{ITERATIONS}" in line
     assert snapshot(run) == before

@@ -152,10 +152,13 @@ def test_resume_without_an_index_rewrites_no_row_and_no_checkpoint(index_deleted
     assert any(name.startswith(f"ckpt-{m + 2}.") for name in now)
 
 
-def test_resume_with_nothing_intact_exits_2_and_touches_nothing(index_deleted: dict, tmp_path: Path) -> None:
+def test_resume_with_nothing_intact_exits_2_and_touches_nothing(index_deleted: dict, tmp_path: Path,
+                                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    """A user error read from the files alone: in-process through ``main(argv)`` (no process start-up needed)."""
     import shutil
 
     from cli_helpers import snapshot
+    from trpo_tf.app.cli import main
 
     run = tmp_path / "run"
     shutil.copytree(index_deleted["run"], run)
@@ -165,9 +168,11 @@ def test_resume_with_nothing_intact_exits_2_and_touches_nothing(index_deleted: d
         blob[len(blob) // 3: len(blob) // 3 + 64] = os.urandom(64)
         data.write_bytes(bytes(blob))
     before = snapshot(run)
-    result = trpo("train", "--resume", str(run), "--steps", str((index_deleted["m"] + 9) * N_STEPS),
-                  "--no-progress", timeout=900)
-    assert "no intact checkpoint" in user_error_line(result)
+    capfd.readouterr()
+    code = main(["train", "--resume", str(run), "--steps", str((index_deleted["m"] + 9) * N_STEPS), "--no-progress"])
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("trpo") and ": error: " in err[0], err
+    assert "no intact checkpoint" in err[0]
     assert snapshot(run) == before
 
 

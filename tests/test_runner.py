@@ -11,10 +11,15 @@ import yaml
 import robots
 from trpo_tf import TRPOConfig, config_for_task, load_policy, resume, train
 from trpo_tf.app.training import make_trainer
-from trpo_tf.monitor import HealthCheck, read_metrics
-from trpo_tf.run_dir import RunDir, RunDirError
+from trpo_tf.env_check import EnvProbe
+from trpo_tf.monitor import METRIC_COLUMNS, HealthCheck, metrics_columns, read_metrics
+from trpo_tf.run_dir import RunDir, RunDirError, TaskDescription
+from trpo_tf.runner import Trainer
+from trained_runs import trained_run
 
-SMALL = dict(total_steps=1024, n_steps=256, eval_episodes=2, critic_epochs=2)
+# No XLA: a compile costs ~15 s per Trainer (each fresh and resumed run, and each make_trainer: it compiles in
+# the background) and proves nothing here; test_update.py / test_perf_paths.py / test_learning.py run XLA.
+SMALL = dict(total_steps=1024, n_steps=256, eval_episodes=2, critic_epochs=2, jit_compile=False)
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +36,7 @@ def test_run_directory_holds_everything(cartpole_run):
     info = json.loads(run.info.read_text())
     assert info["gym_id"] == "CartPole-v1" and info["discrete"] and info["act_dim"] == 2
     rows = read_metrics(run.metrics)
+    assert metrics_columns(run.metrics) == METRIC_COLUMNS and "critic_s" not in rows[0]  # gone since the fused update
     assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4]
     assert rows[-1]["env_steps"] == 1024
     assert all(0 <= r["kl"] <= 0.01 for r in rows)
@@ -50,15 +56,12 @@ def test_load_policy_acts_on_single_and_batched_observations(cartpole_run):
     assert set(np.unique(policy.act(np.random.default_rng(0).normal(size=(100, 4))))) <= {0, 1}
     with pytest.raises(ValueError, match=r"\(4,\) or \(n, 4\)"):
         policy.act(np.zeros(3))
-    meta = policy.metadata()
-    assert meta["obs_dim"] == 4 and len(meta["weights_sha256"]) == 64
+    facts = policy.provenance()
+    assert facts["run_info"]["obs_dim"] == 4 and len(facts["weights_sha256"]) == 64
 
 
-def test_load_policy_matches_tf_action_and_clips_to_bounds(tmp_path):
-    run_dir = tmp_path / "pendulum"
-    train(TRPOConfig(task="InvertedPendulum-v5", total_steps=512, n_steps=256, eval_episodes=0), run_dir,
-          progress=False)
-    policy = load_policy(run_dir)
+def test_load_policy_matches_tf_action_and_clips_to_bounds(tmp_path_factory):
+    policy = load_policy(trained_run("inverted-pendulum", tmp_path_factory))  # shared, read-only: damaged in memory
     obs = np.random.default_rng(0).normal(scale=50.0, size=(256, 4)).astype(np.float32)
     np.testing.assert_allclose(policy.act(obs), policy.tf_action(obs).numpy(), atol=1e-5)
     # Push the mean far outside the bounds: both paths clip to [-3, 3].
@@ -90,6 +93,29 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
     assert [int(r["iteration"]) for r in read_metrics(RunDir(run_dir).metrics)] == [1, 2, 3, 4]
 
 
+def test_a_trainer_given_a_probe_opens_no_env_before_training(tmp_path):
+    """make_trainer opens ONE probe env (kwargs check, randomization check, spaces): the Trainer takes it."""
+    import gymnasium as gym
+
+    made = []
+
+    def make():
+        made.append(1)
+        return gym.make("CartPole-v1")
+
+    task = TaskDescription("CartPole-v1", "CartPole-v1", {})
+    env = gym.make("CartPole-v1")
+    probe = EnvProbe.of(task, env)
+    env.close()
+    config = TRPOConfig(task="CartPole-v1", normalize_obs=False, **SMALL)  # no warm-up envs either
+    Trainer(config, tmp_path / "given", make, task, progress=False, probe=probe).close()
+    assert made == []
+    assert json.loads(RunDir(tmp_path / "given").info.read_text())["act_dim"] == 2
+    Trainer(config, tmp_path / "own", make, task, progress=False).close()  # no probe given: it opens one
+    assert made == [1]
+    assert RunDir(tmp_path / "own").info.read_text() == RunDir(tmp_path / "given").info.read_text()
+
+
 def test_new_run_refuses_to_overwrite_and_bad_dirs_are_clear(cartpole_run, tmp_path):
     run_dir, _ = cartpole_run
     with pytest.raises(RunDirError, match="already exists"):
@@ -108,8 +134,8 @@ def test_unknown_task_lists_known_ones():
 
 
 def test_any_gymnasium_id_trains_through_the_generic_path(tmp_path):
-    result = train(TRPOConfig(task="Pendulum-v1", total_steps=400, n_steps=200, eval_episodes=1), tmp_path / "p",
-                   progress=False)
+    result = train(TRPOConfig(task="Pendulum-v1", total_steps=400, n_steps=200, eval_episodes=1, jit_compile=False),
+                   tmp_path / "p", progress=False)
     info = RunDir(tmp_path / "p").read_info()
     assert info.task == "Pendulum-v1" and info.obs_dim == 3 and info.action_high == [2.0]
     assert info.control_hz == pytest.approx(20.0)
@@ -147,8 +173,8 @@ def test_scalar_log_writes_what_eager_summaries_write(tmp_path):
 
     from trpo_tf.runner import ScalarLog
 
-    rows = [{"kl": 0.004, "accepted": True, "episodes": 3, "critic_s": float("nan"), "reason": "accepted"},
-            {"kl": 0.007, "accepted": False, "episodes": 0, "critic_s": float("nan"), "reason": "line search"}]
+    rows = [{"kl": 0.004, "accepted": True, "episodes": 3, "success_rate": float("nan"), "reason": "accepted"},
+            {"kl": 0.007, "accepted": False, "episodes": 0, "success_rate": float("nan"), "reason": "line search"}]
     eager = tf.summary.create_file_writer(str(tmp_path / "eager"))
     log = ScalarLog(str(tmp_path / "compiled"))
     for step, row in enumerate(rows):

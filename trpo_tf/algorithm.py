@@ -119,8 +119,8 @@ class TRPO:
         ``fisher_seed`` the random Fisher sub-sample (``fisher_subsample`` > 1; None: the step's own draw).
         Returns the diagnostics (policy step, critic fit, and the seconds of each phase: ``gae_s`` values +
         reward scaling + GAE, ``update_s`` the policy step and the critic fit in ONE compiled call
-        (:class:`trpo_tf.update.TRPOUpdate`), ``normalizer_s``; the older columns: ``policy_s`` = gae_s +
-        update_s, ``critic_s`` NaN, the critic fit no longer being timed apart)."""
+        (:class:`trpo_tf.update.TRPOUpdate`), ``normalizer_s``; and ``policy_s`` = gae_s + update_s, the older
+        column: the learner's whole time; there is no ``critic_s``, the critic fit not being timed apart)."""
         self.wait_precompile()
         t0 = time.perf_counter()
         advantages, returns, values = self.advantages(batch)
@@ -146,7 +146,6 @@ class TRPO:
             "explained_variance": explained_variance(values.reshape(-1), returns.reshape(-1)),
             "reason": policy["reason"],
             "policy_s": t2 - t0,
-            "critic_s": float("nan"),
             "gae_s": t1 - t0,
             "update_s": t2 - t1,
             "normalizer_s": t3 - t2,

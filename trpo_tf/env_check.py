@@ -11,15 +11,22 @@ Three kinds, all found before a run directory is touched:
 
 An exception from an environment opened *without* user kwargs is not the user's doing: it propagates with
 its traceback.
+
+:class:`EnvProbe` is what a :class:`~trpo_tf.runner.Trainer` needs to know about its env before it builds any
+(spaces and the run.json description): one checked env, read and closed. The app opens that env once and
+also checks the randomization against it, so a training start constructs one probe env, not two.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from trpo_tf.run_dir import RunInfo, TaskDescription
 
 
 class EnvSetupError(ValueError):
@@ -71,3 +78,28 @@ def open_env(make: Callable[[], gym.Env], name: str, user_kwargs: Mapping[str, A
             raise EnvSetupError(f"{name} fails with env_kwargs {dict(user_kwargs)!r}: {_first_line(exc)}") \
                 from None
     return env
+
+
+
+@dataclass(frozen=True)
+class EnvProbe:
+    """An env that passed :func:`open_env`, as the learner needs it: its spaces and its run.json record."""
+
+    observation_space: gym.Space
+    action_space: gym.Space
+    info: RunInfo
+
+    @classmethod
+    def of(cls, task: TaskDescription, env: gym.Env) -> "EnvProbe":
+        """Read an open env (the caller closes it)."""
+        return cls(env.observation_space, env.action_space, RunInfo.from_env(task, env))
+
+    @classmethod
+    def open(cls, make: Callable[[], gym.Env], task: TaskDescription,
+             user_kwargs: Mapping[str, Any] | None = None) -> "EnvProbe":
+        """Open one env with :func:`open_env` (same errors), read it, close it."""
+        env = open_env(make, task.gym_id, user_kwargs)
+        try:
+            return cls.of(task, env)
+        finally:
+            env.close()

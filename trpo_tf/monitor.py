@@ -21,13 +21,13 @@ from trpo_tf.files import atomic_path
 log = logging.getLogger("trpo_tf")
 
 METRIC_COLUMNS = [
-    "iteration", "env_steps", "time_s", "steps_per_s", "collect_s", "policy_s", "critic_s",
+    "iteration", "env_steps", "time_s", "steps_per_s", "collect_s", "policy_s",
     "episode_return_mean", "episode_return_std", "episode_length_mean", "episodes", "success_rate",
     "kl", "accepted", "backtracks", "surrogate_improvement", "cg_residual",
     "grad_norm", "entropy", "mean_std", "value_loss", "value_loss_after", "explained_variance",
     # the iteration by phase (issue 13): collect_s = acting_s + env_s; policy_s = gae_s + update_s
     "acting_s", "env_s", "gae_s", "update_s", "normalizer_s",
-]
+]  # files written before the fused update also have ``critic_s`` (always NaN there since issue 13): still read
 
 
 class MetricsCSV:

@@ -7,6 +7,7 @@ clip to the action bounds.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -60,20 +61,13 @@ class Policy:
             digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
         return digest.hexdigest()
 
-    def metadata(self) -> dict[str, Any]:
-        """What the exporter writes next to the ONNX graph."""
-        data = {
-            "task": self.info.task, "gym_id": self.info.gym_id, "obs_dim": self.obs_dim,
-            "act_dim": self.act_dim, "discrete": self.discrete,
-            "n_actions": self.act_dim if self.discrete else None,
-            "action_low": self.info.action_low, "action_high": self.info.action_high,
-            "obs_layout": self.info.obs_layout, "control_hz": self.info.control_hz,
-            "env_steps": self.env_steps, "seed": self.config.seed,
-            "package_version": self.info.package_version, "weights_sha256": self.weights_sha256(),
-        }
-        if self.config.randomization:  # what the policy was trained under; absent when nominal, as the
-            data["randomization"] = dict(self.config.randomization)  # metadata format writes it (optional key)
-        return data
+    def provenance(self) -> dict[str, Any]:
+        """Plain data about where this policy came from, for the exporter to describe it with: ``run_info``
+        (run.json as a dict), ``env_steps``, ``seed``, ``weights_sha256`` and ``randomization`` (the config's
+        mapping, empty when nominal). Which metadata keys exist is the export side's decision
+        (``export.metadata.PolicyMetadata.for_trained_policy``)."""
+        return {"run_info": asdict(self.info), "env_steps": self.env_steps, "seed": self.config.seed,
+                "weights_sha256": self.weights_sha256(), "randomization": dict(self.config.randomization or {})}
 
 
 def load_policy(run_dir: str | Path) -> Policy:

@@ -30,7 +30,7 @@ from trpo_tf.acting import NumpyActor
 from trpo_tf.algorithm import TRPO
 from trpo_tf.checkpoint_files import newest_intact, rewrite_index
 from trpo_tf.config import TRPOConfig
-from trpo_tf.env_check import open_env
+from trpo_tf.env_check import EnvProbe
 from trpo_tf.episodes import run_episodes
 from trpo_tf.files import write_json_atomic
 from trpo_tf.monitor import HealthCheck, MetricsCSV, Progress
@@ -73,11 +73,12 @@ class Trainer:
 
     def __init__(self, config: TRPOConfig, run_dir: str | Path, make_env: Callable[[], gym.Env],
                  task: TaskDescription, resume: bool = False, progress: bool = True,
-                 make_eval_env: Callable[[], gym.Env] | None = None) -> None:
+                 make_eval_env: Callable[[], gym.Env] | None = None, probe: EnvProbe | None = None) -> None:
         """``make_env`` builds one env (picklable, for subprocess workers); ``task`` describes it for
         run.json. ``resume=True`` continues ``run_dir`` (checked by the caller with ``RunDir.check``).
         ``make_eval_env`` builds the final evaluation's env (default ``make_env``; a randomized run
-        evaluates on the nominal env)."""
+        evaluates on the nominal env). ``probe``: the env already opened and checked by the caller (its
+        spaces and description); without it the Trainer opens one env from ``make_env`` itself."""
         self.run = RunDir(run_dir)
         if self.run.path.is_dir():
             RunLock.check_free(self.run.path)  # a busy run: name its writer, before anything else
@@ -95,10 +96,10 @@ class Trainer:
         self.make_env, self.task = make_env, task
         self.make_eval_env = make_eval_env if make_eval_env is not None else make_env
 
-        probe = open_env(make_env, task.gym_id, config.env_kwargs)  # user-caused env failures: EnvSetupError
-        self.info = RunInfo.from_env(task, probe)
+        if probe is None:  # user-caused env failures: EnvSetupError
+            probe = EnvProbe.open(make_env, task, config.env_kwargs)
+        self.info = probe.info
         obs_space, act_space = probe.observation_space, probe.action_space
-        probe.close()
 
         self.lock = lock_run_for_training(self.run.path, resume)  # held until train() returns
         try:

@@ -195,7 +195,7 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     first_s = float(rows[0]["time_s"]) if rows else float("nan")
     later = rows[1:]
     per_iter = {k: statistics.median(float(r[k]) for r in later) if later else float("nan")
-                for k in ("collect_s", "acting_s", "env_s", "gae_s", "update_s", "normalizer_s")}
+                for k in ("collect_s", "acting_s", "env_s", "policy_s", "gae_s", "update_s", "normalizer_s")}
     phases = {k: round(v / max(len(rows), 1), 4) for k, v in trainer.phase_seconds.items()}  # per iteration
     steady_steps = sum(config.batch_size for _ in later)
     # Iterations 2…N by the loop's own clock: env start-up/shutdown (subprocess imports) is not steady state.
@@ -246,7 +246,7 @@ def bench_vector_envs(task: str, modes: Sequence[str], steps: int, rounds: int =
         row = {"steady_steps_per_s": statistics.median(r["steady_steps_per_s"] for r in results),
                "steps_per_s": statistics.median(r["steps_per_s"] for r in results),
                **{f"{k}_median": statistics.median(r["median_iteration_s"][k] for r in results)
-                  for k in ("collect_s", "policy_s", "critic_s")}}
+                  for k in ("collect_s", "policy_s")}}  # policy_s: the whole update (critic fit included)
         for key in ("ray_overhead_ms_median", "ray_worker_busy_s_median"):
             if key in results[0]:
                 row[key] = statistics.median(r[key] for r in results)

@@ -128,6 +128,11 @@ def _interleaved(pieces: dict[str, Callable[[], Any]], rounds: int, inner: dict[
                    "cpu_ms": round(1e3 * statistics.median(cpu[name]), 3)} for name in pieces}
 
 
+def _per_ms(mflop: float, ms: float) -> float:
+    """MFLOP per ms (= GFLOP/s); NaN when the time is a difference of noisy timings that came out <= 0."""
+    return round(mflop / ms, 1) if ms > 0 else float("nan")
+
+
 def profile_update(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidden: Sequence[int] = (64, 64),
                    cg_iters: int = 10, critic_epochs: int = 5, critic_batch: int = 128, rounds: int = 15,
                    seed: int = 0) -> dict[str, Any]:
@@ -238,14 +243,14 @@ def profile_update(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidde
     shapes = list(zip([obs_dim, *hidden], [*hidden, act_dim]))
     rate = {"default_threads": sgemm_rate(batch, shapes), "one_thread": sgemm_rate(batch, shapes, threads=1)}
     best = {k: max(r[k] for r in rate.values()) for k in ("gflops_wall", "gflops_cpu")}
-    achieved = {key: round(flops["update"] / derived[key]["update"], 1) for key in ("wall_ms", "cpu_ms")}  # MFLOP/ms
+    achieved = {key: _per_ms(flops["update"], derived[key]["update"]) for key in ("wall_ms", "cpu_ms")}  # MFLOP/ms
     return {
         "pieces_ms": times,
         "derived_ms": derived,
         "mflop": {k: round(v, 1) for k, v in flops.items()},
         "achieved_gflops": {"update_by_wall": achieved["wall_ms"], "update_by_cpu": achieved["cpu_ms"],
-                            "fisher_product_by_cpu": round(flops["one_fisher_product"]
-                                                           / derived["cpu_ms"]["fisher_product"], 1)},
+                            "fisher_product_by_cpu": _per_ms(flops["one_fisher_product"],
+                                                                    derived["cpu_ms"]["fisher_product"])},
         "numpy_sgemm_gflops": rate,
         "floor_ms_at_best_sgemm_rate": {"wall": round(flops["update"] / best["gflops_wall"], 2),
                                         "cpu": round(flops["update"] / best["gflops_cpu"], 2)},

@@ -12,11 +12,12 @@ from typing import Any
 from trpo_tf.runner import Trainer  # first: TensorFlow before mujoco (MUJOCO_GL=osmesa, trpo_tf/headless.py)
 from trpo_tf.app.errors import UsageError
 from trpo_tf.config import ConfigError, TRPOConfig, parse_value, read_yaml_mapping
-from trpo_tf.env_check import open_env
+from trpo_tf.env_check import EnvProbe, open_env
 from trpo_tf.run_dir import RunDir, TaskDescription
 from trpo_tf.run_lock import RunLock
 
-import robots  # noqa: E402  (after TensorFlow)
+import gymnasium as gym  # noqa: E402  (after TensorFlow)
+import robots  # noqa: E402
 from robots.factory import settings_for  # noqa: E402
 from robots.randomization import RandomizationError  # noqa: E402
 
@@ -61,28 +62,33 @@ def default_run_dir(task: str, prefix: str = "") -> Path:
     return Path("runs") / f"{prefix}{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def resolve_randomization(resolved: robots.ResolvedTask, config: TRPOConfig) -> dict[str, Any]:
-    """``config.randomization`` checked against what the task offers and written out in full (defaults
-    expanded, as config.yaml records it); a bad axis or value is a :class:`ConfigError`. The probe is the
-    first env made, so env kwargs the environment rejects are reported here as one line (EnvSetupError)."""
-    probe = open_env(resolved.env_factory(config.env_kwargs), config.task, config.env_kwargs)
+def resolve_randomization(env: gym.Env, resolved: robots.ResolvedTask, config: TRPOConfig) -> dict[str, Any]:
+    """``config.randomization`` checked against what ``env`` (the task's nominal env) offers and written out
+    in full (defaults expanded, as config.yaml records it); a bad axis or value is a :class:`ConfigError`."""
     try:
-        return settings_for(probe, resolved.spec, config.randomization).to_dict()
+        return settings_for(env, resolved.spec, config.randomization).to_dict()
     except RandomizationError as e:
         raise ConfigError(f"invalid config: {e}") from None
-    finally:
-        probe.close()
 
 
 def make_trainer(config: TRPOConfig, run_dir: str | Path, progress: bool = True) -> Trainer:
     """A fresh :class:`Trainer` for ``config.task`` (resolved through ``robots``) in ``run_dir``; training
-    envs are randomized as ``config.randomization`` says, the final evaluation's env is nominal."""
+    envs are randomized as ``config.randomization`` says, the final evaluation's env is nominal.
+
+    ONE probe env: the first env made, so env kwargs the environment rejects are reported here as one line
+    (EnvSetupError); the randomization is checked against it and the Trainer gets its spaces and description.
+    """
     resolved = robots.resolve_task(config.task)
     task = TaskDescription(**resolved.description(config.env_kwargs))
-    config = config.updated({"randomization": resolve_randomization(resolved, config)})
+    env = open_env(resolved.env_factory(config.env_kwargs), config.task, config.env_kwargs)
+    try:
+        config = config.updated({"randomization": resolve_randomization(env, resolved, config)})
+        probe = EnvProbe.of(task, env)
+    finally:
+        env.close()
     make_env = resolved.env_factory(config.env_kwargs, randomization=config.randomization or None)
     return Trainer(config, run_dir, make_env, task, progress=progress,
-                   make_eval_env=resolved.env_factory(config.env_kwargs))
+                   make_eval_env=resolved.env_factory(config.env_kwargs), probe=probe)
 
 
 def train(config: TRPOConfig, run_dir: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
