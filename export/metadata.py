@@ -129,20 +129,25 @@ class PolicyMetadata:
         run.json record (``trpo_tf.run_dir.RunInfo`` as a dict), then the steps trained, the seed, the weights'
         SHA-256 and the randomization trained under (empty or None: nominal). This class alone decides the
         keys: ``n_actions`` from the action kind, the optional ``randomization`` absent when nominal."""
-        discrete = bool(run_info["discrete"])
-        act_dim = int(run_info["act_dim"])
-        low, high = run_info.get("action_low"), run_info.get("action_high")
-        return cls(
-            task=str(run_info["task"]), gym_id=str(run_info["gym_id"]), obs_dim=int(run_info["obs_dim"]),
-            act_dim=act_dim, discrete=discrete, n_actions=act_dim if discrete else None,
-            action_low=None if discrete or low is None else tuple(float(x) for x in low),
-            action_high=None if discrete or high is None else tuple(float(x) for x in high),
-            obs_layout=tuple(ObsSlice(str(f["name"]), int(f["size"]), str(f["unit"]), str(f.get("description", "")))
-                             for f in run_info["obs_layout"]),
-            control_hz=float(run_info["control_hz"]), env_steps=int(env_steps), seed=int(seed),
-            package_version=str(run_info["package_version"]), weights_sha256=weights_sha256,
-            randomization=dict(randomization) if randomization else None,
-        )
+        discrete, act_dim = bool(run_info["discrete"]), int(run_info["act_dim"])
+
+        def bounds(key: str) -> list[float] | None:
+            value = run_info.get(key)
+            return None if discrete or value is None else [float(x) for x in value]
+
+        data: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            **{key: run_info[key] for key in ("task", "gym_id", "obs_dim", "act_dim", "discrete", "control_hz",
+                                              "package_version")},
+            "n_actions": act_dim if discrete else None,
+            "action_low": bounds("action_low"), "action_high": bounds("action_high"),
+            "obs_layout": [{"name": f["name"], "size": f["size"], "unit": f["unit"],
+                            "description": f.get("description", "")} for f in run_info["obs_layout"]],
+            "env_steps": int(env_steps), "seed": int(seed), "weights_sha256": weights_sha256,
+        }
+        if randomization:
+            data["randomization"] = dict(randomization)
+        return cls.from_dict(data)  # the same checks as a file read back
 
     @classmethod
     def from_json(cls, text: str | bytes) -> PolicyMetadata:

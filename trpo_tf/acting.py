@@ -19,6 +19,7 @@ import numpy as np
 if TYPE_CHECKING:  # only for type hints: importing models would load TensorFlow
     from trpo_tf.models import _Actor
 
+
 def _elu_(x: np.ndarray) -> np.ndarray:
     x[:] = np.where(x > 0.0, x, np.expm1(np.minimum(x, 0.0)))
     return x

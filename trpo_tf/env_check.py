@@ -80,7 +80,6 @@ def open_env(make: Callable[[], gym.Env], name: str, user_kwargs: Mapping[str, A
     return env
 
 
-
 @dataclass(frozen=True)
 class EnvProbe:
     """An env that passed :func:`open_env`, as the learner needs it: its spaces and its run.json record."""
