@@ -43,8 +43,8 @@ def update_flops(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidden:
     a forward-mode J·v is the primal forward plus its tangent (ẋW + xẆ per layer: 2·N·(P + P') = B); the
     Gauss-Newton Fisher product is J·v then Jᵀ·u on the forward pass recorded once. XLA hoists the primal
     out of the CG while-loop (the loop-invariant forward: the optimized HLO's loop body holds 10 dots and
-    no tanh at 64×64), so a product is 2B; CG does ``cg_iters`` products and xᵀFx one more. A line-search
-    try evaluates the surrogate and the KL (one forward each, unless XLA merges them). The critic: a forward + backward per minibatch sample, and one full-batch
+    no tanh at 64×64), so a product is 2B; CG does ``cg_iters`` products (xᵀFx reuses CG's residual). A
+    line-search try evaluates the surrogate and the KL on one forward pass. The critic: a forward + backward per minibatch sample, and one full-batch
     forward before and after.
     """
     n = batch
@@ -58,8 +58,8 @@ def update_flops(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidden:
         "old_policy_forward": forward,
         "surrogate_gradient": forward + backward,
         "gauss_newton_recorded_forward": forward,
-        "fisher_products": (cg_iters + 1) * fisher_product,
-        "line_search": line_search_tries * 2 * forward,
+        "fisher_products": cg_iters * fisher_product,
+        "line_search": line_search_tries * forward,
         "critic_minibatches": minibatches * (2.0 * critic_batch * pc + 2.0 * critic_batch * (pc + pc_rest)),
         "critic_loss_before_after": 2 * 2.0 * n * pc,
     }
