@@ -115,7 +115,8 @@ def test_a_failed_background_fit_stops_the_run_before_its_row_and_checkpoint(tmp
 
 def test_with_xla_the_overlapped_loop_stays_within_float_noise_of_the_fused_one(tmp_path: Path) -> None:
     """XLA compiles the policy step and the critic fit apart here and together in the fused update; it may
-    fuse them differently, so this compares within a tight tolerance (what it found: see the assertion)."""
+    fuse them differently, so this compares within a tight tolerance. Found on 2026-11-21 (TF 2.21): identical
+    bit for bit on Pendulum (4 iterations, every checkpoint and row)."""
     xla = dict(task="Pendulum-v1", total_steps=512, jit_compile=True)
     _train(tmp_path / "overlap", overlap_critic=True, **xla)
     _train(tmp_path / "fused", overlap_critic=False, **xla)
@@ -124,6 +125,6 @@ def test_with_xla_the_overlapped_loop_stays_within_float_noise_of_the_fused_one(
     for it in ckpt_a:
         for name, value in ckpt_a[it].items():
             if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-                np.testing.assert_allclose(value, ckpt_b[it][name], rtol=1e-4, atol=1e-5, err_msg=f"{it} {name}")
+                np.testing.assert_allclose(value, ckpt_b[it][name], rtol=1e-6, atol=1e-6, err_msg=f"{it} {name}")
             else:
                 assert np.array_equal(value, ckpt_b[it][name]), (it, name)
