@@ -64,10 +64,10 @@ def test_bench_vector_envs_tabulates_each_mode(capsys):
     assert capsys.readouterr().out.splitlines()[-1].split()[0] == "sync"
 
 
-def test_bench_train_takes_set_and_refuses_a_bad_key_in_one_line(capsys):
+def test_bench_train_takes_set_and_refuses_a_bad_key_in_one_line(capfd):
     """``trpo bench train --set KEY=VALUE``: a bad key is exit 2 and one ``trpo: error:`` line, before timing."""
     from trpo_tf.app.cli import main
 
     assert main(["bench", "train", "--task", "cartpole", "--steps", "256", "--set", "overlap_critic=maybe"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("trpo: error:") and "overlap_critic" in err[0]
