@@ -44,7 +44,8 @@ def test_bench_train_runs_a_short_real_training():
     assert out["steps_per_s"] > 0.0 and out["raw_vector_env_steps_per_s"] > 0.0
     assert out["settings"]["n_steps"] == 256
     assert set(out["median_iteration_s"]) == {"collect_s", "acting_s", "env_s", "policy_s", "gae_s", "update_s",
-                                              "normalizer_s", "log_s", "checkpoint_s"}
+                                              "normalizer_s", "critic_wait_s", "log_s", "checkpoint_s"}
+    assert out["settings"]["overlap_critic"] is True and out["process_cpu_s"] > 0
     phases = out["median_iteration_s"]
     assert phases["acting_s"] > 0 and phases["update_s"] > 0 and phases["checkpoint_s"] > 0
     assert abs(phases["acting_s"] + phases["env_s"] - phases["collect_s"]) < 0.05 * phases["collect_s"] + 1e-3
@@ -61,3 +62,12 @@ def test_bench_vector_envs_tabulates_each_mode(capsys):
     assert row["collect_s_median"] > 0 and row["policy_s_median"] > 0  # policy_s: the whole update
     print_vector_env_table(out)
     assert capsys.readouterr().out.splitlines()[-1].split()[0] == "sync"
+
+
+def test_bench_train_takes_set_and_refuses_a_bad_key_in_one_line(capfd):
+    """``trpo bench train --set KEY=VALUE``: a bad key is exit 2 and one ``trpo: error:`` line, before timing."""
+    from trpo_tf.app.cli import main
+
+    assert main(["bench", "train", "--task", "cartpole", "--steps", "256", "--set", "overlap_critic=maybe"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("trpo: error:") and "overlap_critic" in err[0]

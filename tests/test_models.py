@@ -66,6 +66,32 @@ def test_normalizer_clips_and_is_frozen_between_updates():
     np.testing.assert_array_equal(norm.mean.numpy(), before)
 
 
+def test_merged_statistics_are_what_update_assigns_and_reach_the_numpy_actor_unassigned():
+    """``merged`` (the overlapped loop) computes without assigning; ``assign`` then equals ``update`` bit for
+    bit, and a NumpyActor given the merged statistics acts as one refreshed after the assignment."""
+    rng = np.random.default_rng(3)
+    first, batch = rng.normal(2.0, 3.0, size=(50, 4)), rng.normal(-1.0, 0.5, size=(70, 4)).astype(np.float32)
+    tf.keras.utils.set_random_seed(0)
+    actor, _ = build_models(OBS, gym.spaces.Box(-1, 1, (2,), np.float32), [8])
+    actor.normalizer.update(first)
+    before = [v.numpy().copy() for v in actor.normalizer.variables]
+    stats = actor.normalizer.merged(batch)
+    for v, old in zip(actor.normalizer.variables, before):  # nothing assigned yet
+        np.testing.assert_array_equal(v.numpy(), old)
+    early = NumpyActor(actor)
+    early.refresh(actor, stats)
+    reference = ObservationNormalizer(4)
+    reference.update(first)
+    reference.update(batch)
+    actor.normalizer.assign(stats)
+    for mine, theirs in zip(actor.normalizer.variables, reference.variables):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    obs = rng.normal(size=(16, 4)).astype(np.float32)
+    np.testing.assert_array_equal(early.deterministic(obs), NumpyActor(actor).deterministic(obs))
+    assert ObservationNormalizer(4, enabled=False).merged(batch) is None
+    assert actor.normalizer.merged(np.zeros((0, 4))) is None
+
+
 def test_normalizer_is_shared_by_actor_and_critic():
     actor, critic = build_models(OBS, gym.spaces.Discrete(2), [8])
     assert actor.normalizer is critic.normalizer

@@ -22,7 +22,7 @@ ITERATIONS = 40
 TOTAL = N_STEPS * ITERATIONS
 TRAIN = ["--task", "Pendulum-v1", "--set", f"n_steps={N_STEPS}", "eval_episodes=1", *FAST, "--no-progress"]
 TIME_COLUMNS = {"time_s", "steps_per_s", "collect_s", "policy_s",
-                "acting_s", "env_s", "gae_s", "update_s", "normalizer_s"}  # the per-phase seconds (issue 13)
+                "acting_s", "env_s", "gae_s", "update_s", "normalizer_s", "critic_wait_s"}  # per-phase seconds (issue 13)
 
 
 def _main(argv: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str, list[str]]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # only for type hints: importing models would load TensorFlow
-    from trpo_tf.models import _Actor
+    from trpo_tf.models import ObservationStats, _Actor
 
 
 def _elu_(x: np.ndarray) -> np.ndarray:
@@ -33,9 +33,10 @@ _ACTIVATIONS = {
 }
 
 
-def actor_params(actor: _Actor) -> dict[str, Any]:
-    """The actor's weights and frozen normalizer statistics as numpy arrays (picklable, TF-free)."""
-    obs_mean, obs_inv_std = actor.normalizer.numpy_params()
+def actor_params(actor: _Actor, obs_stats: ObservationStats | None = None) -> dict[str, Any]:
+    """The actor's weights and frozen normalizer statistics as numpy arrays (picklable, TF-free); with
+    ``obs_stats``, those statistics instead of the normalizer's variables (computed, not yet assigned)."""
+    obs_mean, obs_inv_std = actor.normalizer.numpy_params(obs_stats)
     head = actor.logits_head if actor.discrete else actor.mean_head
     return {
         "discrete": bool(actor.discrete),
@@ -58,9 +59,9 @@ class NumpyActor:
         self.seconds = 0.0  # time spent drawing noise and acting (the acting share of collection)
         self.load(actor_params(actor) if actor is not None else params)
 
-    def refresh(self, actor: _Actor) -> None:
-        """Copy the current weights and normalizer statistics."""
-        self.load(actor_params(actor))
+    def refresh(self, actor: _Actor, obs_stats: ObservationStats | None = None) -> None:
+        """Copy the current weights and normalizer statistics (or ``obs_stats``, see :func:`actor_params`)."""
+        self.load(actor_params(actor, obs_stats))
 
     def load(self, params: dict[str, Any]) -> None:
         """Take weights and statistics from :func:`actor_params` output."""

@@ -9,6 +9,10 @@ One update, in order:
     φ ← critic fit(s, R̂)                                      ┘ between them (:class:`TRPOUpdate`)
     normalizer statistics ← s                                 (after both fits: the batch was collected,
                                                                and is judged, under frozen statistics)
+
+:meth:`update_policy` is the same iteration split in two for ``overlap_critic`` (:mod:`trpo_tf.overlap`): the
+policy step and the new statistics now (computed, not assigned), the critic fit in a background thread
+whose :meth:`~trpo_tf.overlap.PendingCriticFit.join` assigns the statistics; same maths, same numbers.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from trpo_tf.advantages import RewardScaler, compute_gae
 from trpo_tf.config import TRPOConfig
 from trpo_tf.critic import CriticTrainer, explained_variance
 from trpo_tf.models import build_models
+from trpo_tf.overlap import PendingCriticFit
 from trpo_tf.rollout import RolloutBatch, next_values
 from trpo_tf.trpo import TRPOPolicyStep, TRPOStepSettings
 from trpo_tf.update import TRPOUpdate
@@ -61,7 +66,8 @@ class TRPO:
         waits for it. It runs the update once on a zero batch: zero advantages make the policy step a
         no-op that rewrites θ_old bit for bit (status "zero gradient"), and the critic's weights and Adam
         state are put back afterwards, so the run's numbers are exactly those without it
-        (tests/test_algorithm.py). The normalizer is neither read back nor written here."""
+        (tests/test_algorithm.py). The normalizer is neither read back nor written here. With
+        ``overlap_critic`` it compiles the policy step and the critic fit that :meth:`update_policy` calls."""
         def work() -> None:
             try:
                 state = list(self.critic.trainable_variables) + list(self.critic_trainer.optimizer.variables)
@@ -71,7 +77,11 @@ class TRPO:
                     else np.zeros((n_samples, *space.shape), np.float32)
                 zeros = np.zeros(n_samples, np.float32)
                 obs = np.zeros((n_samples, *self.observation_space.shape), np.float32)
-                self.update_step(obs, actions, zeros, zeros, critic_seed=0, fisher_seed=0)
+                if self.config.overlap_critic:  # the two calls update_policy makes, each compiled on its own
+                    self.policy_step(obs, actions, zeros, fisher_seed=0)
+                    self.critic_trainer.fit(obs, zeros, seed=0)
+                else:
+                    self.update_step(obs, actions, zeros, zeros, critic_seed=0, fisher_seed=0)
                 self.critic_trainer.values(obs[:1])
                 for variable, value in zip(state, saved):
                     variable.assign(value)
@@ -119,19 +129,51 @@ class TRPO:
         ``fisher_seed`` the random Fisher sub-sample (``fisher_subsample`` > 1; None: the step's own draw).
         Returns the diagnostics (policy step, critic fit, and the seconds of each phase: ``gae_s`` values +
         reward scaling + GAE, ``update_s`` the policy step and the critic fit in ONE compiled call
-        (:class:`trpo_tf.update.TRPOUpdate`), ``normalizer_s``; and ``policy_s`` = gae_s + update_s, the older
-        column: the learner's whole time; there is no ``critic_s``, the critic fit not being timed apart)."""
+        (:class:`trpo_tf.update.TRPOUpdate`), ``critic_wait_s`` 0 (no background fit), ``normalizer_s``; and
+        ``policy_s`` = gae_s + update_s + critic_wait_s, the older column: the learner's whole time)."""
         self.wait_precompile()
         t0 = time.perf_counter()
-        advantages, returns, values = self.advantages(batch)
-        obs = batch.obs.reshape(-1, batch.obs.shape[-1])
-        actions = batch.actions.reshape(obs.shape[0], *batch.actions.shape[2:])
+        obs, actions, advantages, returns, values = self._prepare(batch)
         t1 = time.perf_counter()
-        policy, critic = self.update_step(obs, actions, advantages.reshape(-1), returns.reshape(-1),
-                                          critic_seed=critic_seed, fisher_seed=fisher_seed)
+        policy, critic = self.update_step(obs, actions, advantages, returns, critic_seed=critic_seed,
+                                          fisher_seed=fisher_seed)
         t2 = time.perf_counter()
         self.normalizer.update(obs)
         t3 = time.perf_counter()
+        return {**self._diagnostics(policy, values, returns), **critic, "critic_wait_s": 0.0,
+                "policy_s": t2 - t0, "gae_s": t1 - t0, "update_s": t2 - t1, "normalizer_s": t3 - t2}
+
+    def update_policy(self, batch: RolloutBatch, critic_seed: int,
+                      fisher_seed: int | None = None) -> tuple[dict[str, Any], PendingCriticFit]:
+        """:meth:`update` split for the overlapped loop: values + GAE, the policy step (θ written), the new
+        normalizer statistics computed but NOT assigned (``diagnostics["obs_stats"]``: give them to the numpy
+        actor), and the critic fit started in a background thread under the old statistics. Returns (the
+        diagnostics without the critic's, the pending fit); its ``join()`` returns ``value_loss``,
+        ``value_loss_after`` and ``critic_wait_s`` and then assigns the statistics. Call nothing that reads or
+        writes the critic, its optimizer or the normalizer before the join. ``update_s`` is the policy step
+        alone here; ``normalizer_s`` the statistics' computation."""
+        self.wait_precompile()
+        t0 = time.perf_counter()
+        obs, actions, advantages, returns, values = self._prepare(batch)
+        t1 = time.perf_counter()
+        policy = self.policy_step(obs, actions, advantages, fisher_seed=fisher_seed)
+        t2 = time.perf_counter()
+        stats = self.normalizer.merged(obs)
+        t3 = time.perf_counter()
+        pending = PendingCriticFit(self.critic_trainer, obs, returns, critic_seed,
+                                   after_join=lambda: None if stats is None else self.normalizer.assign(stats))
+        return ({**self._diagnostics(policy, values, returns), "obs_stats": stats, "gae_s": t1 - t0,
+                 "update_s": t2 - t1, "normalizer_s": t3 - t2}, pending)
+
+    def _prepare(self, batch: RolloutBatch) -> tuple[np.ndarray, ...]:
+        """(obs, actions, advantages, returns, values) of ``batch``, flattened over time and envs."""
+        advantages, returns, values = self.advantages(batch)
+        obs = batch.obs.reshape(-1, batch.obs.shape[-1])
+        actions = batch.actions.reshape(obs.shape[0], *batch.actions.shape[2:])
+        return obs, actions, advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
+
+    @staticmethod
+    def _diagnostics(policy: dict[str, Any], values: np.ndarray, returns: np.ndarray) -> dict[str, Any]:
         return {
             "kl": policy["kl"],
             "accepted": policy["accepted"],
@@ -141,14 +183,8 @@ class TRPO:
             "grad_norm": policy["grad_norm"],
             "entropy": policy["entropy"],
             "mean_std": policy["mean_std"],
-            "value_loss": critic["value_loss"],
-            "value_loss_after": critic["value_loss_after"],
-            "explained_variance": explained_variance(values.reshape(-1), returns.reshape(-1)),
+            "explained_variance": explained_variance(values, returns),
             "reason": policy["reason"],
-            "policy_s": t2 - t0,
-            "gae_s": t1 - t0,
-            "update_s": t2 - t1,
-            "normalizer_s": t3 - t2,
         }
 
     def checkpoint_objects(self) -> dict[str, Any]:

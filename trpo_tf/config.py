@@ -88,6 +88,8 @@ class TRPOConfig:
 
     # engineering
     jit_compile: bool = True
+    overlap_critic: bool = True  # fit the critic of iteration k in a background thread while the envs of
+    #                              k+1 step (same maths and numbers; trpo_tf/overlap.py, docs/benchmarks.md)
     checkpoint_every: int = 1  # iterations
     keep_checkpoints: int = 3
     eval_episodes: int = 10
@@ -202,13 +204,18 @@ class TRPOConfig:
 
     def with_overrides(self, assignments: list[str]) -> "TRPOConfig":
         """Apply ``key=value`` strings (values parsed as YAML: ``max_kl=0.02``, ``hidden_sizes=[128,128]``)."""
-        data: dict[str, Any] = {}
-        for item in assignments:
-            key, sep, raw = item.partition("=")
-            if not sep or not key.strip():
-                raise ConfigError(f"--set expects key=value, got {item!r}")
-            data[key.strip()] = parse_value(key.strip(), raw)
-        return self.updated(data)
+        return self.updated(parse_assignments(assignments))
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, Any]:
+    """``key=value`` strings as a dict (values parsed as YAML; keys not checked here: :meth:`TRPOConfig.updated`)."""
+    data: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        data[key.strip()] = parse_value(key.strip(), raw)
+    return data
 
 
 def parse_value(key: str, raw: str) -> Any:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import gymnasium as gym
 import keras
@@ -22,6 +23,14 @@ from trpo_tf.headless import prepare_osmesa
 prepare_osmesa()  # TensorFlow is loaded: isolate OSMesa's LLVM before anything imports mujoco
 
 tfd = tfp.distributions
+
+
+class ObservationStats(NamedTuple):
+    """Normalizer statistics as :meth:`ObservationNormalizer.merged` computes them (float32 as stored)."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    count: float
 
 
 class ObservationNormalizer(keras.layers.Layer):
@@ -49,9 +58,17 @@ class ObservationNormalizer(keras.layers.Layer):
 
     def update(self, batch: np.ndarray) -> None:
         """Merge the mean/variance of ``batch`` (shape [n, obs_dim]) into the running statistics."""
+        stats = self.merged(batch)
+        if stats is not None:
+            self.assign(stats)
+
+    def merged(self, batch: np.ndarray) -> ObservationStats | None:
+        """The statistics :meth:`update` would assign, computed without assigning them (None: nothing would
+        change — normalization off or an empty batch). The overlapped loop (:mod:`trpo_tf.overlap`) gives them
+        to the numpy actor first and assigns them once the critic fit reading the old ones has ended."""
         batch = np.asarray(batch, dtype=np.float64).reshape(-1, self.obs_dim)
         if not self.enabled or len(batch) == 0:
-            return
+            return None
         n_a = float(self.count.numpy())
         mean_a, var_a = self.mean.numpy().astype(np.float64), self.var.numpy().astype(np.float64)
         n_b, mean_b, var_b = len(batch), batch.mean(axis=0), batch.var(axis=0)
@@ -59,16 +76,22 @@ class ObservationNormalizer(keras.layers.Layer):
         delta = mean_b - mean_a
         mean = mean_a + delta * n_b / n
         var = (var_a * n_a + var_b * n_b + delta**2 * n_a * n_b / n) / n
-        self.mean.assign(mean.astype(np.float32))
-        self.var.assign(var.astype(np.float32))
-        self.count.assign(n)
+        return ObservationStats(mean.astype(np.float32), var.astype(np.float32), n)
 
-    def numpy_params(self) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, 1/std) as float32 arrays, for the numpy acting path."""
+    def assign(self, stats: ObservationStats) -> None:
+        """Write statistics from :meth:`merged` into the layer's variables."""
+        self.mean.assign(stats.mean)
+        self.var.assign(stats.var)
+        self.count.assign(stats.count)
+
+    def numpy_params(self, stats: ObservationStats | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, 1/std) as float32 arrays, for the numpy acting path: of the variables, or of ``stats``
+        (from :meth:`merged`, not assigned yet)."""
         if not self.enabled:
             return np.zeros(self.obs_dim, np.float32), np.ones(self.obs_dim, np.float32)
-        inv_std = 1.0 / np.sqrt(self.var.numpy().astype(np.float64) + self.epsilon)
-        return self.mean.numpy().copy(), inv_std.astype(np.float32)
+        mean, var = (self.mean.numpy(), self.var.numpy()) if stats is None else (stats.mean, stats.var)
+        inv_std = 1.0 / np.sqrt(var.astype(np.float64) + self.epsilon)
+        return mean.copy(), inv_std.astype(np.float32)
 
 
 def _mlp(owner: keras.Model, hidden_sizes: list[int], activation: str, name: str) -> list[keras.layers.Dense]:

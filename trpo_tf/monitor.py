@@ -25,8 +25,10 @@ METRIC_COLUMNS = [
     "episode_return_mean", "episode_return_std", "episode_length_mean", "episodes", "success_rate",
     "kl", "accepted", "backtracks", "surrogate_improvement", "cg_residual",
     "grad_norm", "entropy", "mean_std", "value_loss", "value_loss_after", "explained_variance",
-    # the iteration by phase (issue 13): collect_s = acting_s + env_s; policy_s = gae_s + update_s
-    "acting_s", "env_s", "gae_s", "update_s", "normalizer_s",
+    # the iteration by phase (issue 13): collect_s = acting_s + env_s; policy_s = gae_s + update_s + critic_wait_s;
+    # update_s: the policy step and the critic fit (fused), or with overlap_critic the policy step alone, the
+    # critic fit running beside the next collection and critic_wait_s the time the loop then waited for it
+    "acting_s", "env_s", "gae_s", "update_s", "normalizer_s", "critic_wait_s",
 ]  # files written before the fused update also have ``critic_s`` (always NaN there since issue 13): still read
 
 

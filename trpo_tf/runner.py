@@ -8,6 +8,13 @@ half-written checkpoint is never listed). Resume restores the newest intact chec
 themselves (:mod:`trpo_tf.checkpoint_files`: a missing or damaged index is rebuilt), and drops metrics rows
 written after it, so rows are neither duplicated nor missing. A Trainer holds the run directory's lock
 (:mod:`trpo_tf.run_lock`) from just before it first writes until ``train()`` returns.
+
+With ``overlap_critic`` (:mod:`trpo_tf.overlap`) iteration k ends in two parts: its policy step, then its
+critic fit in a background thread while batch k+1 is collected with (θ_{k+1}, stats_{k+1}); after that
+collection the fit is joined, the statistics assigned, and row k and checkpoint k written — in the order
+above, with the generator's state as iteration k left it (before collection k+1 drew from it) and the
+counters of k. Same batches, weights, draws and checkpoints as without overlap. A crash during collection
+k+1 loses iteration k's unwritten row and checkpoint: the resume redoes iteration k from checkpoint k−1.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +42,8 @@ from trpo_tf.env_check import EnvProbe
 from trpo_tf.episodes import run_episodes
 from trpo_tf.files import write_json_atomic
 from trpo_tf.monitor import HealthCheck, MetricsCSV, Progress
-from trpo_tf.rollout import RolloutCollector, make_vector_env
+from trpo_tf.overlap import PendingCriticFit
+from trpo_tf.rollout import RolloutBatch, RolloutCollector, make_vector_env
 from trpo_tf.run_dir import RunDir, RunDirError, RunInfo, TaskDescription
 from trpo_tf.run_lock import RunLock, is_lock_file, lock_run_for_training
 
@@ -142,6 +151,7 @@ class Trainer:
         if self.iteration == 0 and config.normalize_obs:
             self._warm_up_normalizer()
         self.phase_seconds = {"log_s": 0.0, "checkpoint_s": 0.0}
+        self._rng_at_end: str | None = None  # the generator's state when the last iteration ended
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.run.checkpoints),
                                                   max_to_keep=config.keep_checkpoints)
 
@@ -201,7 +211,9 @@ class Trainer:
         log.info("resumed %s at iteration %d, %d env steps", self.run.path, self.iteration, self.env_steps)
 
     def _save_checkpoint(self) -> None:
-        self.rng_state.assign(json.dumps(self.rng.bit_generator.state))
+        # The generator as the last finished iteration left it: with overlap_critic, the next collection has
+        # already drawn from it when that iteration's checkpoint is written.
+        self.rng_state.assign(self._rng_at_end or json.dumps(self.rng.bit_generator.state))
         self.algorithm.before_save()
         self.manager.save(checkpoint_number=self.iteration)
 
@@ -211,7 +223,9 @@ class Trainer:
 
         ``callback(row, acting)``, if given, runs after each iteration (row written, checkpoint saved) with
         the metrics row and the numpy acting policy (already refreshed to the new weights); returning True
-        stops training there (e.g. ``trpo bench skill`` once its evaluation reaches the target).
+        stops training there (e.g. ``trpo bench skill`` once its evaluation reaches the target). With
+        ``overlap_critic`` it runs for iteration k once the collection of k+1 is done (the row needs the
+        critic fit that ran beside it); a stop then discards that batch, so the run ends as it would have.
         :attr:`phase_seconds` totals the time spent writing metrics/TensorBoard (``log_s``) and
         checkpoints (``checkpoint_s``) — the phases that follow the row they would belong to."""
         try:
@@ -224,33 +238,34 @@ class Trainer:
         acting = NumpyActor(self.actor)
         # A resumed run cannot restore the simulators mid-episode: it starts fresh episodes on new seeds.
         collector = self._collector(acting, seed=cfg.seed + 7919 * self.iteration)
-        health = HealthCheck()
-        progress = Progress(cfg.total_steps, self.env_steps, enabled=self.progress_enabled)
-        writer = ScalarLog(str(self.run.tensorboard))
+        sinks = _Sinks(HealthCheck(), ScalarLog(str(self.run.tensorboard)),
+                       Progress(cfg.total_steps, self.env_steps, enabled=self.progress_enabled), callback, acting)
         row: dict[str, Any] = {}
+        pending: tuple[dict[str, Any], PendingCriticFit] | None = None  # a row waiting for its critic fit
         start = time.perf_counter()
         try:
             while self.env_steps < cfg.total_steps:
-                row = self._iteration(collector, acting, start)
-                if getattr(collector, "last_timing", None):
-                    self.collector_timing.append(collector.last_timing)
-                health(row)
-                t0 = time.perf_counter()
-                self.metrics.append(row)
-                writer.write(row, step=row["env_steps"])
-                t1 = time.perf_counter()
-                if self.iteration % cfg.checkpoint_every == 0 or self.env_steps >= cfg.total_steps:
-                    self._save_checkpoint()
-                t2 = time.perf_counter()
-                self.phase_seconds["log_s"] += t1 - t0
-                self.phase_seconds["checkpoint_s"] += t2 - t1
-                progress.update(row)
-                if callback is not None and callback(row, acting):
+                batch, timing = self._collect(collector, acting)
+                if pending is not None:  # iteration k's critic fit ran beside this collection (k+1)
+                    row, pending = _complete(*pending), None
+                    if self._finish(row, sinks):
+                        break
+                row, fit = self._learn(batch, timing, acting, start)
+                if fit is not None:
+                    pending = (row, fit)
+                elif self._finish(row, sinks):
                     break
+            if pending is not None:
+                row, pending = _complete(*pending), None
+                self._finish(row, sinks)
         finally:
-            progress.close()
+            if pending is not None:  # an error during collection k+1: iteration k's row and checkpoint are lost
+                error = pending[1].abandon()
+                if error is not None:
+                    log.warning("the critic fit running beside the failed collection failed too: %r", error)
+            sinks.progress.close()
             collector.close()
-            writer.close()
+            sinks.writer.close()
         self.algorithm.wait_precompile()  # (no update ran, e.g. a resume already at total_steps)
         if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(
                 f"-{self.iteration}"):
@@ -262,35 +277,90 @@ class Trainer:
             write_json_atomic(self.run.eval, result["eval"])
         return result
 
-    def _iteration(self, collector: RolloutCollector, acting: NumpyActor, start: float) -> dict[str, Any]:
-        cfg = self.config
+    def _collect(self, collector: RolloutCollector, acting: NumpyActor) -> tuple[RolloutBatch, dict[str, float]]:
+        """One batch with the current numpy actor, and its timing (``t0``: when it started)."""
         t0 = time.perf_counter()
         acting.take_seconds()
-        batch = collector.collect(cfg.n_steps, self.rng)
+        batch = collector.collect(self.config.n_steps, self.rng)
         t1 = time.perf_counter()
         acting_s = acting.take_seconds()
+        if getattr(collector, "last_timing", None):
+            self.collector_timing.append(collector.last_timing)
+        # env_s: env stepping and the collector's bookkeeping
+        return batch, {"t0": t0, "collect_s": t1 - t0, "acting_s": acting_s, "env_s": t1 - t0 - acting_s}
+
+    def _learn(self, batch: RolloutBatch, timing: dict[str, float], acting: NumpyActor,
+               start: float) -> tuple[dict[str, Any], PendingCriticFit | None]:
+        """The update of ``batch``: the whole row, or (overlap_critic) the row without the critic's columns and
+        the critic fit running in the background. The numpy actor gets θ_{k+1} and the new statistics."""
         # Both seeds come from the run's checkpointed generator: a resumed run draws what it would have.
         critic_seed, fisher_seed = (int(x) for x in self.rng.integers(2**31 - 1, size=2))
-        diagnostics = self.algorithm.update(batch, critic_seed=critic_seed, fisher_seed=fisher_seed)
-        acting.refresh(self.actor)
+        fit: PendingCriticFit | None = None
+        if self.config.overlap_critic:
+            diagnostics, fit = self.algorithm.update_policy(batch, critic_seed=critic_seed, fisher_seed=fisher_seed)
+            acting.refresh(self.actor, diagnostics.pop("obs_stats"))
+        else:
+            diagnostics = self.algorithm.update(batch, critic_seed=critic_seed, fisher_seed=fisher_seed)
+            acting.refresh(self.actor)
         self.counters.assign_add([1, batch.n_steps])
+        self._rng_at_end = json.dumps(self.rng.bit_generator.state)
 
         returns_seen = batch.episode_returns
-        return {
+        row = {
             "iteration": self.iteration,
             "env_steps": self.env_steps,
-            "time_s": time.perf_counter() - start,
-            "steps_per_s": batch.n_steps / (time.perf_counter() - t0),
-            "collect_s": t1 - t0,
-            "acting_s": acting_s,
-            "env_s": t1 - t0 - acting_s,  # env stepping and the collector's bookkeeping
+            "time_s": time.perf_counter() - start,  # overlap_critic: when the critic fit starts
+            "collect_s": timing["collect_s"],
+            "acting_s": timing["acting_s"],
+            "env_s": timing["env_s"],
             "episode_return_mean": float(np.mean(returns_seen)) if returns_seen else float("nan"),
             "episode_return_std": float(np.std(returns_seen)) if returns_seen else float("nan"),
             "episode_length_mean": float(np.mean(batch.episode_lengths)) if returns_seen else float("nan"),
             "episodes": len(returns_seen),
             "success_rate": float(np.mean(batch.episode_successes)) if batch.episode_successes else float("nan"),
+            "n_steps": batch.n_steps,
             **diagnostics,
         }
+        return (row, fit) if fit is not None else (_complete(row, None), None)
+
+    def _finish(self, row: dict[str, Any], sinks: _Sinks) -> bool:
+        """Health check, metrics row (fsynced), TensorBoard, checkpoint when due, progress, callback; True: stop."""
+        cfg = self.config
+        sinks.health(row)
+        t0 = time.perf_counter()
+        self.metrics.append(row)
+        sinks.writer.write(row, step=row["env_steps"])
+        t1 = time.perf_counter()
+        if self.iteration % cfg.checkpoint_every == 0 or self.env_steps >= cfg.total_steps:
+            self._save_checkpoint()
+        t2 = time.perf_counter()
+        self.phase_seconds["log_s"] += t1 - t0
+        self.phase_seconds["checkpoint_s"] += t2 - t1
+        sinks.progress.update(row)
+        return sinks.callback is not None and bool(sinks.callback(row, sinks.acting))
+
+
+@dataclass
+class _Sinks:
+    """Where a finished row goes (besides metrics.csv and the checkpoint)."""
+
+    health: HealthCheck
+    writer: ScalarLog
+    progress: Progress
+    callback: Callable[[dict[str, Any], NumpyActor], bool] | None
+    acting: NumpyActor
+
+
+def _complete(row: dict[str, Any], fit: PendingCriticFit | None) -> dict[str, Any]:
+    """The row with its critic fit joined (if it ran in the background) and the derived timing columns:
+    ``policy_s`` = gae_s + update_s + critic_wait_s, ``steps_per_s`` = steps / the iteration's phases
+    (collection + GAE + update + normalizer + the wait for the critic; logging and checkpoints excluded)."""
+    if fit is not None:
+        row.update(fit.join())
+    row["policy_s"] = row["gae_s"] + row["update_s"] + row["critic_wait_s"]
+    seconds = row["collect_s"] + row["policy_s"] + row["normalizer_s"]
+    row["steps_per_s"] = row.pop("n_steps") / seconds
+    return row
 
 
 __all__ = ["Trainer"]

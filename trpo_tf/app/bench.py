@@ -175,7 +175,10 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     directory, next to the raw random-action rate of the same vector env (same n_envs and mode).
 
     ``steps_per_s`` counts everything: collection, GAE, policy step, critic fit, metrics and checkpoints.
-    The first iteration (tracing and XLA compilation) is reported separately.
+    The first iteration (tracing and XLA compilation) is reported separately. Phases: ``update_s`` is the
+    policy step + critic fit, or the policy step alone with ``overlap_critic`` (then ``critic_wait_s`` is
+    the loop's wait for the critic fit that ran beside the next collection); ``process_cpu_s``: CPU seconds
+    of this process (all threads) over the run, its workers' excluded.
     """
     import robots
     from trpo_tf.app.training import config_for_task, make_trainer
@@ -188,14 +191,15 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     gym_id, kwargs = resolved.gym_id, {**resolved.env_kwargs, **config.env_kwargs}
     with tempfile.TemporaryDirectory(prefix="trpo-bench-") as tmp:
         trainer = make_trainer(config, os.path.join(tmp, "run"), progress=False)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         trainer.train()
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         rows = read_metrics(trainer.run.metrics)
     first_s = float(rows[0]["time_s"]) if rows else float("nan")
     later = rows[1:]
-    per_iter = {k: statistics.median(float(r[k]) for r in later) if later else float("nan")
-                for k in ("collect_s", "acting_s", "env_s", "policy_s", "gae_s", "update_s", "normalizer_s")}
+    per_iter = {k: statistics.median(float(r.get(k, "nan")) for r in later) if later else float("nan")
+                for k in ("collect_s", "acting_s", "env_s", "policy_s", "gae_s", "update_s", "normalizer_s",
+                          "critic_wait_s")}
     phases = {k: round(v / max(len(rows), 1), 4) for k, v in trainer.phase_seconds.items()}  # per iteration
     steady_steps = sum(config.batch_size for _ in later)
     # Iterations 2…N by the loop's own clock: env start-up/shutdown (subprocess imports) is not steady state.
@@ -211,6 +215,7 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
         "gym_id": gym_id,
         "env_steps": int(rows[-1]["env_steps"]) if rows else 0,
         "wall_s": round(wall, 2),
+        "process_cpu_s": round(cpu, 2),
         "steps_per_s": round(len(rows) * config.batch_size / wall, 1) if rows else float("nan"),
         "steady_steps_per_s": round(steady_steps / steady_s, 1) if later and steady_s > 0 else float("nan"),
         "first_iteration_s": round(first_s, 2),

@@ -196,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "--vector-env async ray:1 ray:2 (default: the preset's)")
     b.add_argument("--rounds", type=_positive_int, default=1,
                    help="with --vector-env: repeat the modes interleaved, report medians (default 1)")
+    b.add_argument("--set", dest="overrides", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
+                   help="config overrides on top of the preset, e.g. --set overlap_critic=false")
     b.add_argument("--json", action="store_true")
     b = bench.add_parser("profile", help="one update by compiled piece (FLOPs, GFLOP/s vs numpy sgemm) and "
                                          "one training run's iterations by phase")
