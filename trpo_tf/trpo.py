@@ -284,14 +284,14 @@ class TRPOPolicyStep:
         adv = tf.where(spread == 0.0, tf.zeros_like(advantages),  # (a NaN spread keeps the NaNs: status 2)
                        (advantages - tf.reduce_mean(advantages)) / (tf.math.reduce_std(advantages) + 1e-8))
 
-        def surrogate(p: list[tf.Tensor]) -> tf.Tensor:
-            ratio = tf.exp(policy(p, obs).log_prob(actions) - old_log_prob)
+        def surrogate_of(dist: tfd.Distribution) -> tf.Tensor:  # L = mean(π(a|s) / π_old(a|s) · Â) for a candidate's distribution
+            ratio = tf.exp(dist.log_prob(actions) - old_log_prob)
             return tf.reduce_mean(ratio * adv)
 
         # 1. surrogate gradient g
         with tf.GradientTape() as tape:
             tape.watch(params)
-            surrogate_before = surrogate(params)
+            surrogate_before = surrogate_of(policy(params, obs))
         g = flatten(tape.gradient(surrogate_before, params))
 
         # 2. Fisher-vector product on (a sub-sample of) the batch
@@ -319,8 +319,7 @@ class TRPOPolicyStep:
         #    the expected 0.5ᵏ·gᵀstep
         def evaluate(flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             dist = policy(unflatten(flat, params), obs)  # one forward pass for both
-            ratio = tf.exp(dist.log_prob(actions) - old_log_prob)
-            return tf.reduce_mean(ratio * adv), tf.reduce_mean(old_dist.kl_divergence(dist))
+            return surrogate_of(dist), tf.reduce_mean(old_dist.kl_divergence(dist))
 
         accepted, tries, flat_new, surrogate_after, kl = backtracking_line_search(
             evaluate, flat_old, full_step, surrogate_before, s.max_kl, s.backtrack_coef,

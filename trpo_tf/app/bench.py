@@ -197,7 +197,7 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
         rows = read_metrics(trainer.run.metrics)
     first_s = float(rows[0]["time_s"]) if rows else float("nan")
     later = rows[1:]
-    per_iter = {k: statistics.median(float(r.get(k, "nan")) for r in later) if later else float("nan")
+    per_iter = {k: statistics.median(float(r[k]) for r in later) if later else float("nan")
                 for k in ("collect_s", "acting_s", "env_s", "policy_s", "gae_s", "update_s", "normalizer_s",
                           "critic_wait_s")}
     phases = {k: round(v / max(len(rows), 1), 4) for k, v in trainer.phase_seconds.items()}  # per iteration

@@ -397,9 +397,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from trpo_tf.app.training import config_for_task
         from trpo_tf.config import parse_assignments
 
-        robots.resolve_task(args.task)
         overrides = {**parse_assignments(args.overrides), **({"n_envs": args.n_envs} if args.n_envs else {})}
-        config_for_task(args.task, overrides)  # a bad --set → exit 2 before any timing
+        config_for_task(args.task, overrides)  # a bad task or --set → exit 2 before any timing
         if args.vector_env:
             for mode in args.vector_env:  # a bad mode or layout → exit 2 before any timing
                 try:
