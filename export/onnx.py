@@ -33,6 +33,7 @@ from export.metadata import METADATA_KEY, PolicyMetadata, sidecar_path
 from export.runtime import INPUT_NAME, OUTPUT_NAME, session_options
 from trpo_tf.policy import Policy, load_policy
 from trpo_tf.files import atomic_path
+from trpo_tf.interrupts import deferred_interrupts, interrupt_point
 from trpo_tf.run_dir import RunDir
 from robots.tasks import EnvFactory  # after trpo_tf (TensorFlow, then OSMesa isolated; trpo_tf/headless.py)
 
@@ -69,26 +70,35 @@ class ExportResult:
 
 def export_onnx(run_dir: str | os.PathLike[str], out_path: str | os.PathLike[str] | None = None,
                 n_parity: int = MIN_PARITY, tolerance: float = 1e-5) -> ExportResult:
-    """Export the newest checkpoint of ``run_dir`` to ``out_path`` (default ``<run_dir>/policy.onnx``)."""
-    policy = load_policy(run_dir)
-    out = RunDir(run_dir).onnx if out_path is None else Path(out_path)
-    return export_policy(policy, out, n_parity=n_parity, tolerance=tolerance)
+    """Export the newest checkpoint of ``run_dir`` to ``out_path`` (default ``<run_dir>/policy.onnx``).
+    Ctrl-C stops it between phases (:mod:`trpo_tf.interrupts`), never inside the checkpoint restore."""
+    with deferred_interrupts():
+        policy = load_policy(run_dir)
+        interrupt_point()
+        out = RunDir(run_dir).onnx if out_path is None else Path(out_path)
+        return export_policy(policy, out, n_parity=n_parity, tolerance=tolerance)
 
 
 def export_policy(policy: Policy, out_path: str | os.PathLike[str], n_parity: int = MIN_PARITY,
                   tolerance: float = 1e-5, seed: int = 0, opset: int = OPSET) -> ExportResult:
-    """Convert, check (``onnx.checker`` + parity gate), then atomically write ``out_path`` and its sidecar."""
+    """Convert, check (``onnx.checker`` + parity gate), then atomically write ``out_path`` and its sidecar.
+    Ctrl-C is honoured between these phases, never inside TensorFlow's tracing or tf2onnx (which can swallow
+    it or be left half-done: :mod:`trpo_tf.interrupts`); once the write has begun, the export completes."""
     if type(n_parity) is not int or n_parity < MIN_PARITY:
         raise ValueError(f"n_parity must be an integer >= {MIN_PARITY}, got {n_parity!r}")
     if not isinstance(tolerance, (int, float)) or not np.isfinite(tolerance):
         raise ValueError(f"tolerance must be a finite number, got {tolerance!r}")
-    start = time.perf_counter()
-    metadata = policy_metadata(policy)
-    model = convert(policy, metadata, opset)
-    observations, n_recorded = parity_observations(policy, n_parity, seed)
-    report = check_parity(model, policy, observations, float(tolerance), n_recorded)
-    out = Path(out_path)
-    write_atomic(model, metadata, out)
+    with deferred_interrupts():
+        start = time.perf_counter()
+        metadata = policy_metadata(policy)
+        model = convert(policy, metadata, opset)
+        interrupt_point()
+        observations, n_recorded = parity_observations(policy, n_parity, seed)
+        interrupt_point()
+        report = check_parity(model, policy, observations, float(tolerance), n_recorded)
+        interrupt_point()
+        out = Path(out_path)
+        write_atomic(model, metadata, out)
     return ExportResult(
         path=out, sidecar=sidecar_path(out), metadata=metadata, max_abs_error=report.max_abs_error,
         n_observations=report.n_observations, n_recorded=report.n_recorded,

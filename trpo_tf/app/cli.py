@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
 import traceback
@@ -330,10 +331,34 @@ def main(argv: list[str] | None = None) -> int:
     return _run(argv)
 
 
+_finished = False  # set the moment the command returns its code (see console_main)
+
+
+def _interrupt_until_finished(signum: int, frame: object) -> None:
+    """The console script's SIGINT handler: KeyboardInterrupt while the command runs, nothing afterwards."""
+    if not _finished:
+        raise KeyboardInterrupt
+
+
+def console_main() -> None:
+    """The ``trpo`` console script (and ``python -m trpo_tf``): :func:`main`, then the interpreter's exit with
+    its code. Once the command has returned its code, Ctrl-C is ignored: the work is done and its files are
+    closed. Without that, a Ctrl-C while the stderr capture closes ends the process with a KeyboardInterrupt
+    traceback, and one during the teardown (~1.4 s here, most of it in TensorFlow's C++ destructors after
+    Python has put back the default SIGINT action) kills it by SIGINT: exit -2 either way, instead of the
+    command's code. (An ignored SIGINT survives the teardown; a Python handler does not.)"""
+    signal.signal(signal.SIGINT, _interrupt_until_finished)
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 _TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "export", "render", "demo", "bench"})
 
 
 def _run(argv: list[str] | None) -> int:
+    global _finished
+    _finished = False
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -353,7 +378,9 @@ def _run(argv: list[str] | None) -> int:
             if args.command in _TENSORFLOW_COMMANDS:
                 # TensorFlow before mujoco, or MUJOCO_GL=osmesa crashes the process (trpo_tf/headless.py).
                 import trpo_tf.models  # noqa: F401
-            return commands.dispatch(args)
+            code = commands.dispatch(args)
+            _finished = True
+            return code
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)
             return 130
@@ -376,4 +403,4 @@ def _run(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -231,6 +231,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     CParityError (exit 1, nothing written by the failed step)."""
     from export.onnx import export_onnx
     from trpo_tf.app.user_input import check_output_file, run_write_lock
+    from trpo_tf.interrupts import deferred_interrupts
     from trpo_tf.run_dir import RunDir
 
     RunDir(args.run_dir).check(require_checkpoint=False)  # the layout; load_policy checks the checkpoint
@@ -238,15 +239,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     c_out = _c_out_dir(args.out or Path(args.run_dir) / "policy_c") if args.format == "c" else None
     out = check_output_file((None if c_out else args.out) or RunDir(args.run_dir).onnx, "export --out",
                             "policy.onnx")
-    lock = run_write_lock(args.run_dir, out, "export")  # only when writing into the run itself
-    try:
-        r = export_onnx(args.run_dir, out)
-    finally:
-        if lock is not None:
-            lock.release()
-    print(f"wrote {r.path} (+ {r.sidecar}) in {r.seconds:.1f} s, opset {r.opset}")
-    print(f"  parity vs TensorFlow: max abs error {r.max_abs_error:.3g} (tolerance {r.tolerance:g}) on "
-          f"{r.n_observations} observations, {r.n_recorded} recorded in the simulator")
+    # Ctrl-C stops the export between its phases; once the file is written, the lock release and the report
+    # finish too (exit 130 means nothing was written).
+    with deferred_interrupts():
+        lock = run_write_lock(args.run_dir, out, "export")  # only when writing into the run itself
+        try:
+            r = export_onnx(args.run_dir, out)
+        finally:
+            if lock is not None:
+                lock.release()
+        print(f"wrote {r.path} (+ {r.sidecar}) in {r.seconds:.1f} s, opset {r.opset}")
+        print(f"  parity vs TensorFlow: max abs error {r.max_abs_error:.3g} (tolerance {r.tolerance:g}) on "
+              f"{r.n_observations} observations, {r.n_recorded} recorded in the simulator")
     if c_out is not None:
         return _export_c(r.path, c_out, args.name)
     print(f"next: trpo run-onnx {r.path}")
