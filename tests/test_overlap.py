@@ -19,9 +19,8 @@ from trpo_tf.monitor import read_metrics
 from trpo_tf.overlap import PendingCriticFit
 from trpo_tf.run_dir import RunDir
 
-# Timing columns differ run to run; everything else must be equal.
-TIMING = {"time_s", "steps_per_s", "collect_s", "policy_s", "acting_s", "env_s", "gae_s", "update_s",
-          "normalizer_s", "critic_wait_s", "critic_s"}
+from same_run import assert_same_run, checkpoints
+
 SMALL = dict(total_steps=1024, n_steps=128, n_envs=2, eval_episodes=0, critic_epochs=2, critic_batch_size=64,
              checkpoint_every=1, keep_checkpoints=10, normalize_reward=True, jit_compile=False)
 
@@ -32,40 +31,11 @@ def _train(run_dir: Path, stop_after: int | None = None, **overrides) -> dict:
     return trainer.train(callback=stop)
 
 
-def _checkpoints(run_dir: Path) -> dict[int, dict[str, np.ndarray]]:
-    """Every tensor of every checkpoint of a run, by iteration (the optimizer's slots, counters and RNG too)."""
-    out = {}
-    for index in sorted((run_dir / "checkpoints").glob("ckpt-*.index")):
-        reader = tf.train.load_checkpoint(str(index.with_suffix("")))
-        names = [n for n in reader.get_variable_to_shape_map() if "OBJECT_GRAPH" not in n]
-        out[int(index.stem.split("-")[1])] = {n: reader.get_tensor(n) for n in names}
-    return out
-
-
-def _rows(run_dir: Path) -> list[dict[str, float]]:
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in read_metrics(RunDir(run_dir).metrics)]
-
-
-def _assert_same_run(a: Path, b: Path) -> None:
-    rows_a, rows_b = _rows(a), _rows(b)
-    assert len(rows_a) == len(rows_b) > 0
-    for ra, rb in zip(rows_a, rows_b):
-        assert ra.keys() == rb.keys()
-        for key in ra:  # bit-identical (NaN where no episode finished, on both sides)
-            assert ra[key] == rb[key] or (np.isnan(ra[key]) and np.isnan(rb[key])), (ra["iteration"], key)
-    ckpt_a, ckpt_b = _checkpoints(a), _checkpoints(b)
-    assert ckpt_a.keys() == ckpt_b.keys() and ckpt_a
-    for it in ckpt_a:
-        assert ckpt_a[it].keys() == ckpt_b[it].keys()
-        for name, value in ckpt_a[it].items():
-            assert np.array_equal(value, ckpt_b[it][name]), (it, name)
-
-
 @pytest.mark.parametrize("task", ["CartPole-v1", "Pendulum-v1"])
 def test_overlapped_loop_equals_the_fused_loop_bit_for_bit(tmp_path: Path, task: str) -> None:
     _train(tmp_path / "overlap", task=task, overlap_critic=True)
     _train(tmp_path / "fused", task=task, overlap_critic=False)
-    _assert_same_run(tmp_path / "overlap", tmp_path / "fused")
+    assert_same_run(tmp_path / "overlap", tmp_path / "fused")
     assert "critic_wait_s" in read_metrics(RunDir(tmp_path / "overlap").metrics)[0]
 
 
@@ -75,10 +45,10 @@ def test_a_stopped_and_resumed_overlapped_run_equals_the_fused_one(tmp_path: Pat
     Both resume (new env seeds at the resume, alike on both sides) and must agree to the end."""
     _train(tmp_path / "overlap", task="CartPole-v1", stop_after=2, overlap_critic=True)
     _train(tmp_path / "fused", task="CartPole-v1", overlap_critic=False, total_steps=512)
-    _assert_same_run(tmp_path / "overlap", tmp_path / "fused")  # checkpoints 1-2, rows 1-2
+    assert_same_run(tmp_path / "overlap", tmp_path / "fused")  # checkpoints 1-2, rows 1-2
     resume(tmp_path / "overlap", total_steps=1024, progress=False)
     resume(tmp_path / "fused", total_steps=1024, progress=False)
-    _assert_same_run(tmp_path / "overlap", tmp_path / "fused")
+    assert_same_run(tmp_path / "overlap", tmp_path / "fused")
 
 
 def test_an_error_in_the_critic_thread_is_raised_at_the_join_with_its_traceback() -> None:
@@ -120,7 +90,7 @@ def test_with_xla_the_overlapped_loop_stays_within_float_noise_of_the_fused_one(
     xla = dict(task="Pendulum-v1", total_steps=512, jit_compile=True)
     _train(tmp_path / "overlap", overlap_critic=True, **xla)
     _train(tmp_path / "fused", overlap_critic=False, **xla)
-    ckpt_a, ckpt_b = _checkpoints(tmp_path / "overlap"), _checkpoints(tmp_path / "fused")
+    ckpt_a, ckpt_b = checkpoints(tmp_path / "overlap"), checkpoints(tmp_path / "fused")
     assert ckpt_a.keys() == ckpt_b.keys() and ckpt_a
     for it in ckpt_a:
         for name, value in ckpt_a[it].items():

@@ -200,7 +200,7 @@ def test_a_raising_worker_gives_the_driver_its_exception_and_traceback(cluster):
 
 def test_block_sizes_and_concatenation_of_blocks():
     assert block_sizes(8, 2) == [4, 4] and block_sizes(5, 2) in ([3, 2], [2, 3]) and sum(block_sizes(7, 3)) == 7
-    with pytest.raises(ValueError, match="ray workers must be in"):
+    with pytest.raises(ValueError, match="workers must be in"):
         block_sizes(2, 3)
     env_fn = functools.partial(gym.make, "CartPole-v1", max_episode_steps=9)
     acting = _actor(env_fn)

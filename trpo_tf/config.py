@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 
-VECTOR_ENVS = ("sync", "async", "ray")
+VECTOR_ENVS = ("sync", "async", "workers", "ray")
 RAY_ADDRESS = re.compile(r"|auto|local|(ray://)?[A-Za-z0-9._-]+:[0-9]{1,5}")
 
 
@@ -47,9 +47,11 @@ class TRPOConfig:
     # collection
     n_envs: int = 1
     n_steps: int = 2048  # per env per iteration; batch = n_envs * n_steps
-    vector_env: str = "sync"  # "sync" (in-process), "async" (subprocesses, each stepping a block of envs)
-    #                           or "ray" (Ray actors, each stepping a block of envs; docs/scaling.md)
-    n_workers: int = 0  # "async" only: worker processes; 0 = one per CPU core
+    vector_env: str = "sync"  # "sync" (in-process), "async" (subprocesses, each stepping a block of envs, one
+    #                           message per step), "workers" (subprocesses, each stepping a block of envs with
+    #                           its own copy of the policy for a whole segment: one message per iteration) or
+    #                           "ray" (Ray actors, as "workers", on a cluster; docs/scaling.md)
+    n_workers: int = 0  # "async" and "workers": blocks of envs (this process steps one); 0 = one per CPU core
     ray_workers: int = 0  # "ray" only: rollout workers (Ray actors); 0 = as many as the cluster has CPUs
     #                       for (at most n_envs)
     ray_envs_per_worker: int = 0  # "ray" only: 0 = n_envs split over the workers; else n_envs must equal
@@ -123,7 +125,7 @@ class TRPOConfig:
             (1 <= self.n_envs <= MAX_ENVS, f"n_envs must be >= 1 and <= {MAX_ENVS}"),
             (self.n_steps >= 1, "n_steps must be >= 1"),
             (self.n_envs * self.n_steps <= MAX_BATCH, f"n_envs * n_steps must be <= {MAX_BATCH:,} samples"),
-            (self.vector_env in VECTOR_ENVS, "vector_env must be 'sync', 'async' or 'ray'"),
+            (self.vector_env in VECTOR_ENVS, "vector_env must be 'sync', 'async', 'workers' or 'ray'"),
             (0 <= self.n_workers <= MAX_ENVS, "n_workers must be >= 0 (0 = one per CPU core) and <= n_envs limit"),
             (self.ray_workers >= 0, "ray_workers must be >= 0 (0 = one per free CPU of the cluster)"),
             (self.ray_envs_per_worker >= 0, "ray_envs_per_worker must be >= 0 (0 = n_envs split over the workers)"),

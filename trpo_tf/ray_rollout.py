@@ -33,7 +33,7 @@ from gymnasium.vector import AutoresetMode
 
 from trpo_tf.acting import NumpyActor
 from trpo_tf.config import ConfigError
-from trpo_tf.rollout import RolloutBatch, RolloutCollector
+from trpo_tf.rollout import RolloutBatch, RolloutCollector, block_sizes, concat_batches
 
 log = logging.getLogger("trpo_tf")
 
@@ -45,11 +45,12 @@ class RolloutWorker:
     """One Ray actor: a block of ``n_envs`` envs (global indices ``first_env …``) and a numpy actor."""
 
     def start(self, env_fn: Callable[[], gym.Env], n_envs: int, first_env: int, seed: int,
-              params: dict[str, Any]) -> dict[str, Any]:
-        """Build the envs and reset them on ``seed + first_env + i``; returns :meth:`info`."""
+              params: dict[str, Any], layout_envs: int = 0) -> dict[str, Any]:
+        """Build the envs and reset them on ``seed + first_env + i``; returns :meth:`info`. ``layout_envs``:
+        the envs of all workers together (see :class:`~trpo_tf.rollout.RolloutCollector`)."""
         envs = gym.vector.SyncVectorEnv([env_fn] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
         self.actor = NumpyActor(params=params)
-        self.collector = RolloutCollector(envs, self.actor, seed, first_env)
+        self.collector = RolloutCollector(envs, self.actor, seed, first_env, layout_envs)
         return self.info()
 
     def info(self) -> dict[str, Any]:
@@ -76,38 +77,6 @@ def plan_blocks(n_envs: int, workers: int = 0, envs_per_worker: int = 0, cpus_pe
         cpus = ray.cluster_resources().get("CPU", 1.0)
         workers = n_envs // envs_per_worker if envs_per_worker else max(1, min(n_envs, int(cpus // cpus_per_worker)))
     return block_sizes(n_envs, workers)
-
-
-def block_sizes(n_envs: int, n_workers: int) -> list[int]:
-    """``n_envs`` split into ``n_workers`` contiguous blocks whose sizes differ by at most one."""
-    if not 1 <= n_workers <= n_envs:
-        raise ValueError(f"ray workers must be in [1, n_envs={n_envs}], got {n_workers}")
-    bounds = np.linspace(0, n_envs, n_workers + 1).round().astype(int)
-    return [int(b - a) for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-def concat_batches(parts: Sequence[RolloutBatch]) -> RolloutBatch:
-    """Blocks of envs side by side: the batch one vector env over all of them would give (env axis 1;
-    truncations in (t, env) order; episode statistics block by block)."""
-    offsets = np.cumsum([0] + [p.last_obs.shape[0] for p in parts[:-1]])
-    index = np.concatenate([np.asarray(p.final_index, np.int64).reshape(-1, 2) + [0, off]
-                            for p, off in zip(parts, offsets)])
-    obs_dim = parts[0].obs.shape[-1]
-    final_obs = np.concatenate([np.asarray(p.final_obs, np.float32).reshape(-1, obs_dim) for p in parts])
-    order = np.lexsort((index[:, 1], index[:, 0]))
-    return RolloutBatch(
-        obs=np.concatenate([p.obs for p in parts], axis=1),
-        actions=np.concatenate([p.actions for p in parts], axis=1),
-        rewards=np.concatenate([p.rewards for p in parts], axis=1),
-        terminated=np.concatenate([p.terminated for p in parts], axis=1),
-        truncated=np.concatenate([p.truncated for p in parts], axis=1),
-        last_obs=np.concatenate([p.last_obs for p in parts]),
-        final_index=index[order],
-        final_obs=final_obs[order],
-        episode_returns=[x for p in parts for x in p.episode_returns],
-        episode_lengths=[x for p in parts for x in p.episode_lengths],
-        episode_successes=[x for p in parts for x in p.episode_successes],
-    )
 
 
 _started_here = False  # this process started the Ray instance it is connected to (so it shuts it down)
@@ -197,7 +166,8 @@ class RayRolloutCollector:
     def _start(self, w: int, seed: int, params: Any) -> Any:
         """A new actor for worker ``w``; returns the ref of its ``start`` call."""
         self.workers[w] = self.remote_cls.remote()
-        return self.workers[w].start.remote(self.env_fn, self.blocks[w], self.first_envs[w], seed, params)
+        return self.workers[w].start.remote(self.env_fn, self.blocks[w], self.first_envs[w], seed, params,
+                                            sum(self.blocks))
 
     def _restart(self, w: int, params: Any) -> None:
         """Replace dead worker ``w``: its envs restart fresh episodes on a seed derived from

@@ -43,6 +43,7 @@ from trpo_tf.episodes import run_episodes
 from trpo_tf.files import write_json_atomic
 from trpo_tf.monitor import HealthCheck, MetricsCSV, Progress
 from trpo_tf.overlap import PendingCriticFit
+from trpo_tf.process_rollout import ProcessRolloutCollector
 from trpo_tf.rollout import RolloutBatch, RolloutCollector, make_vector_env
 from trpo_tf.run_dir import RunDir, RunDirError, RunInfo, TaskDescription
 from trpo_tf.run_lock import RunLock, is_lock_file, lock_run_for_training
@@ -182,7 +183,8 @@ class Trainer:
 
     def _collector(self, acting: NumpyActor, seed: int) -> RolloutCollector | Any:
         """The vector backend: in-process or subprocess blocks (a vector env under :class:`RolloutCollector`),
-        or Ray workers (:class:`trpo_tf.ray_rollout.RayRolloutCollector`: segments, same interface)."""
+        local worker processes (:class:`trpo_tf.process_rollout.ProcessRolloutCollector`) or Ray workers
+        (:class:`trpo_tf.ray_rollout.RayRolloutCollector`): the last two run segments, same interface."""
         cfg = self.config
         if cfg.vector_env == "ray":
             from trpo_tf.ray_rollout import RayRolloutCollector
@@ -190,6 +192,8 @@ class Trainer:
             return RayRolloutCollector.for_layout(self.make_env, cfg.n_envs, acting, seed, cfg.ray_workers,
                                                   cfg.ray_envs_per_worker, cfg.ray_cpus_per_worker,
                                                   cfg.ray_address or None)
+        if cfg.vector_env == "workers":
+            return ProcessRolloutCollector(self.make_env, cfg.n_envs, acting, seed, cfg.n_workers)
         envs = make_vector_env(self.make_env, cfg.n_envs, cfg.vector_env, cfg.n_workers)
         return RolloutCollector(envs, acting, seed=seed)
 

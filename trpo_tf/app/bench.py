@@ -147,11 +147,15 @@ def bench_update(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidden:
 
 def bench_vector_env(gym_id: str, n_envs: int, mode: str, kwargs: dict[str, Any] | None = None,
                      steps: int = 20_000, seed: int = 0) -> float:
-    """Env-steps/s of the vector env the trainer would build, stepping uniformly random actions."""
+    """Env-steps/s of the vector env the trainer would build, stepping uniformly random actions. For
+    ``workers``: every block at once, each in its own process (its workers' simulators' rate)."""
     import robots  # local: keeps `bench_update` free of robot imports
     from trpo_tf.rollout import make_vector_env
 
-    envs = make_vector_env(robots.EnvFactory(gym_id, dict(kwargs or {})), n_envs, mode)
+    factory = robots.EnvFactory(gym_id, dict(kwargs or {}))
+    if mode == "workers":
+        return _workers_random_rate(factory, n_envs, steps, seed)
+    envs = make_vector_env(factory, n_envs, mode)
     try:
         envs.reset(seed=seed)
         space = envs.action_space
@@ -167,6 +171,23 @@ def bench_vector_env(gym_id: str, n_envs: int, mode: str, kwargs: dict[str, Any]
     finally:
         envs.close()
     return vector_steps * n_envs / elapsed
+
+
+def _workers_random_rate(factory: Any, n_envs: int, steps: int, seed: int) -> float:
+    """:func:`bench_vector_env` for ``vector_env: workers`` (an untrained actor only builds the collector)."""
+    from trpo_tf.acting import NumpyActor
+    from trpo_tf.models import build_models
+    from trpo_tf.process_rollout import ProcessRolloutCollector
+
+    probe = factory()
+    actor, _ = build_models(probe.observation_space, probe.action_space, [8])
+    probe.close()
+    collector = ProcessRolloutCollector(factory, n_envs, NumpyActor(actor), seed)
+    try:
+        collector.random_steps_per_s(50, seed)  # warm-up, as above
+        return collector.random_steps_per_s(max(1, steps // n_envs), seed)
+    finally:
+        collector.close()
 
 
 def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str, Any] | None = None,
@@ -204,10 +225,11 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     steady_steps = sum(config.batch_size for _ in later)
     # Iterations 2…N by the loop's own clock: env start-up/shutdown (subprocess imports) is not steady state.
     steady_s = float(rows[-1]["time_s"]) - first_s if rows else float("nan")
-    timing = trainer.collector_timing[1:]  # Ray: broadcast + gather per iteration, past the first
+    timing = trainer.collector_timing[1:]  # Ray / workers: broadcast + gather per iteration, past the first
+    mode = config.vector_env  # the keys name the backend: ray_… or workers_…
     ray = {} if not timing else {
-        "ray_overhead_ms_median": round(1000.0 * statistics.median(t["overhead_s"] for t in timing), 2),
-        "ray_worker_busy_s_median": round(statistics.median(t["worker_busy_s"] for t in timing), 4)}
+        f"{mode}_overhead_ms_median": round(1000.0 * statistics.median(t["overhead_s"] for t in timing), 2),
+        f"{mode}_worker_busy_s_median": round(statistics.median(t["worker_busy_s"] for t in timing), 4)}
     raw = (bench_vector_env(gym_id, config.n_envs, config.vector_env, kwargs, raw_env_steps, seed)
            if raw_env_steps and config.vector_env != "ray" else float("nan"))
     return {
@@ -230,10 +252,11 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
 
 
 def vector_env_overrides(mode: str) -> dict[str, Any]:
-    """Config overrides for a ``--vector-env`` mode: ``sync``, ``async``, ``ray`` or ``ray:K`` (K workers)."""
+    """Config overrides for a ``--vector-env`` mode: ``sync``, ``async``, ``workers``, ``ray`` or ``ray:K`` (K
+    workers)."""
     name, _, workers = mode.partition(":")
-    if name not in ("sync", "async", "ray") or (workers and (name != "ray" or not workers.isdigit())):
-        raise ValueError(f"vector env mode must be sync, async, ray or ray:K, got {mode!r}")
+    if name not in ("sync", "async", "workers", "ray") or (workers and (name != "ray" or not workers.isdigit())):
+        raise ValueError(f"vector env mode must be sync, async, workers, ray or ray:K, got {mode!r}")
     return {"vector_env": name, **({"ray_workers": int(workers)} if workers else {})}
 
 
@@ -252,7 +275,8 @@ def bench_vector_envs(task: str, modes: Sequence[str], steps: int, rounds: int =
                "steps_per_s": statistics.median(r["steps_per_s"] for r in results),
                **{f"{k}_median": statistics.median(r["median_iteration_s"][k] for r in results)
                   for k in ("collect_s", "policy_s")}}  # policy_s: the whole update (critic fit included)
-        for key in ("ray_overhead_ms_median", "ray_worker_busy_s_median"):
+        for key in ("ray_overhead_ms_median", "ray_worker_busy_s_median", "workers_overhead_ms_median",
+                    "workers_worker_busy_s_median"):
             if key in results[0]:
                 row[key] = statistics.median(r[key] for r in results)
         table[mode] = {k: round(v, 4) for k, v in row.items()}
