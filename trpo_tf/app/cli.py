@@ -193,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=_positive_int, default=20_480, help="environment steps (default 20480)")
     b.add_argument("--n-envs", type=_positive_int, help="parallel environments (default: the preset's)")
     b.add_argument("--vector-env", metavar="MODE", nargs="+",
-                   help="compare vector envs side by side: sync, async, ray, ray:K (K Ray workers), e.g. "
-                        "--vector-env async ray:1 ray:2 (default: the preset's)")
+                   help="compare vector envs side by side: sync, async, workers, ray, ray:K (K Ray workers), "
+                        "e.g. --vector-env sync workers ray:2 (default: the preset's)")
     b.add_argument("--rounds", type=_positive_int, default=1,
                    help="with --vector-env: repeat the modes interleaved, report medians (default 1)")
     b.add_argument("--set", dest="overrides", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
