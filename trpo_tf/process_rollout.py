@@ -37,6 +37,7 @@ from gymnasium.vector import AutoresetMode
 
 from trpo_tf.acting import NumpyActor
 from trpo_tf.rollout import RolloutBatch, RolloutCollector, block_sizes, concat_batches
+from trpo_tf.vector import stop_workers
 
 
 class RolloutWorkerError(RuntimeError):
@@ -187,18 +188,7 @@ class ProcessRolloutCollector:
 
     def close(self) -> None:
         """Stop the workers (a graceful ``close``, then terminate after 5 s) and close block 0."""
-        for conn in self.conns:
-            try:
-                conn.send(("close", None))
-            except (BrokenPipeError, OSError):
-                pass
-        for process in self.processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=5)
-        for conn in self.conns:
-            conn.close()
+        stop_workers(self.conns, self.processes)
         self.conns, self.processes = [], []
         if self.local is not None:
             self.local.close()

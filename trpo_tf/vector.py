@@ -117,14 +117,22 @@ class BlockVectorEnv(gym.vector.VectorEnv):
     def close_extras(self, **kwargs: Any) -> None:
         if self.closed:
             return
-        for conn in self.conns:
-            try:
-                conn.send(("close", None))
-            except (BrokenPipeError, OSError):
-                pass
-        for process in self.processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.terminate()
+        stop_workers(self.conns, self.processes)
         self.local.close()
         self.closed = True
+
+
+def stop_workers(conns: Sequence[Any], processes: Sequence[Any], timeout: float = 5.0) -> None:
+    """Ask each worker to ``close``, wait ``timeout`` s for it, terminate it if still alive; close the pipes."""
+    for conn in conns:
+        try:
+            conn.send(("close", None))
+        except (BrokenPipeError, OSError):
+            pass
+    for process in processes:
+        process.join(timeout=timeout)
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=timeout)
+    for conn in conns:
+        conn.close()
