@@ -33,29 +33,14 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode
 
 from trpo_tf.acting import NumpyActor
-from trpo_tf.rollout import RolloutBatch, RolloutCollector, block_sizes, concat_batches
-from trpo_tf.vector import stop_workers
+from trpo_tf.rollout import RolloutBatch, RolloutCollector, block_sizes, concat_batches, make_vector_env
+from trpo_tf.vector import random_steps, stop_workers
 
 
 class RolloutWorkerError(RuntimeError):
     """A rollout worker process failed: its traceback, or how it died."""
-
-
-def _block(env_fn: Callable[[], gym.Env], n_envs: int) -> gym.vector.SyncVectorEnv:
-    return gym.vector.SyncVectorEnv([env_fn] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
-
-
-def random_steps(envs: gym.vector.VectorEnv, n_steps: int, seed: int) -> float:
-    """Seconds to step ``envs`` ``n_steps`` times with uniformly random actions (the simulator's own rate)."""
-    envs.action_space.seed(seed)
-    actions = [envs.action_space.sample() for _ in range(64)]
-    start = time.perf_counter()
-    for t in range(n_steps):
-        envs.step(actions[t % len(actions)])
-    return time.perf_counter() - start
 
 
 def _worker(conn: Any, env_fn: Callable[[], gym.Env], n_envs: int, first_env: int, layout_envs: int,
@@ -63,8 +48,8 @@ def _worker(conn: Any, env_fn: Callable[[], gym.Env], n_envs: int, first_env: in
     """One worker: build its block, then serve ``segment`` / ``random`` requests until ``close``."""
     collector = None
     try:
-        collector = RolloutCollector(_block(env_fn, n_envs), NumpyActor(params=params), seed, first_env,
-                                     layout_envs)
+        collector = RolloutCollector(make_vector_env(env_fn, n_envs, "sync"), NumpyActor(params=params), seed,
+                                     first_env, layout_envs)
         conn.send(("ready", {"pid": os.getpid(), "tensorflow_loaded": "tensorflow" in sys.modules}))
         while True:
             command, data = conn.recv()
@@ -123,7 +108,7 @@ class ProcessRolloutCollector:
                 child.close()
                 self.conns.append(parent)
                 self.processes.append(process)
-            self.local = RolloutCollector(_block(env_fn, self.blocks[0]), actor, seed, 0, n_envs)  # meanwhile
+            self.local = RolloutCollector(make_vector_env(env_fn, self.blocks[0], "sync"), actor, seed, 0, n_envs)
             self.infos = [self._receive(w, "ready") for w in range(len(self.conns))]
         except BaseException:
             self.close()

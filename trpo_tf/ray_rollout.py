@@ -29,11 +29,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import ray
-from gymnasium.vector import AutoresetMode
 
 from trpo_tf.acting import NumpyActor
 from trpo_tf.config import ConfigError
-from trpo_tf.rollout import RolloutBatch, RolloutCollector, block_sizes, concat_batches
+from trpo_tf.rollout import RolloutBatch, RolloutCollector, block_sizes, concat_batches, make_vector_env
 
 log = logging.getLogger("trpo_tf")
 
@@ -48,9 +47,9 @@ class RolloutWorker:
               params: dict[str, Any], layout_envs: int = 0) -> dict[str, Any]:
         """Build the envs and reset them on ``seed + first_env + i``; returns :meth:`info`. ``layout_envs``:
         the envs of all workers together (see :class:`~trpo_tf.rollout.RolloutCollector`)."""
-        envs = gym.vector.SyncVectorEnv([env_fn] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
         self.actor = NumpyActor(params=params)
-        self.collector = RolloutCollector(envs, self.actor, seed, first_env, layout_envs)
+        self.collector = RolloutCollector(make_vector_env(env_fn, n_envs, "sync"), self.actor, seed, first_env,
+                                          layout_envs)
         return self.info()
 
     def info(self) -> dict[str, Any]:

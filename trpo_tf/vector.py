@@ -11,12 +11,24 @@ these VMs) hides behind real work instead of adding to every step.
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
+
+
+def random_steps(envs: gym.vector.VectorEnv, n_steps: int, seed: int) -> float:
+    """Seconds to step ``envs`` ``n_steps`` times with uniformly random actions (256 drawn with ``seed``, then
+    cycled): the simulator's own rate, for benchmarks."""
+    envs.action_space.seed(seed)
+    actions = [envs.action_space.sample() for _ in range(256)]
+    start = time.perf_counter()
+    for t in range(n_steps):
+        envs.step(actions[t % len(actions)])
+    return time.perf_counter() - start
 
 
 def slim_info(info: dict[str, Any]) -> dict[str, Any]:

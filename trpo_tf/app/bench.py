@@ -151,6 +151,7 @@ def bench_vector_env(gym_id: str, n_envs: int, mode: str, kwargs: dict[str, Any]
     ``workers``: every block at once, each in its own process (its workers' simulators' rate)."""
     import robots  # local: keeps `bench_update` free of robot imports
     from trpo_tf.rollout import make_vector_env
+    from trpo_tf.vector import random_steps
 
     factory = robots.EnvFactory(gym_id, dict(kwargs or {}))
     if mode == "workers":
@@ -158,16 +159,9 @@ def bench_vector_env(gym_id: str, n_envs: int, mode: str, kwargs: dict[str, Any]
     envs = make_vector_env(factory, n_envs, mode)
     try:
         envs.reset(seed=seed)
-        space = envs.action_space
-        space.seed(seed)
-        actions = [space.sample() for _ in range(256)]
-        for a in actions[:50]:
-            envs.step(a)
+        random_steps(envs, 50, seed)  # warm-up
         vector_steps = max(1, steps // n_envs)
-        start = time.perf_counter()
-        for t in range(vector_steps):
-            envs.step(actions[t % len(actions)])
-        elapsed = time.perf_counter() - start
+        elapsed = random_steps(envs, vector_steps, seed)
     finally:
         envs.close()
     return vector_steps * n_envs / elapsed
@@ -275,9 +269,8 @@ def bench_vector_envs(task: str, modes: Sequence[str], steps: int, rounds: int =
                "steps_per_s": statistics.median(r["steps_per_s"] for r in results),
                **{f"{k}_median": statistics.median(r["median_iteration_s"][k] for r in results)
                   for k in ("collect_s", "policy_s")}}  # policy_s: the whole update (critic fit included)
-        for key in ("ray_overhead_ms_median", "ray_worker_busy_s_median", "workers_overhead_ms_median",
-                    "workers_worker_busy_s_median"):
-            if key in results[0]:
+        for key in results[0]:  # the backend's timing (ray_… / workers_…), see bench_train
+            if key.endswith(("_overhead_ms_median", "_worker_busy_s_median")):
                 row[key] = statistics.median(r[key] for r in results)
         table[mode] = {k: round(v, 4) for k, v in row.items()}
     first = table[modes[0]]["steady_steps_per_s"]

@@ -347,7 +347,7 @@ def print_vector_env_table(result: dict[str, Any]) -> None:
           f"{m['cpu_count']} cores, load {m['load_avg_1_5_15']}")
     print(f"{'mode':<10} {'steps/s':>9} {'rel.':>6} {'collect':>9} {'update':>8} {'msg ovh':>9}")
     for mode, row in result["modes"].items():
-        key = next((k for k in ("ray_overhead_ms_median", "workers_overhead_ms_median") if k in row), None)
+        key = next((k for k in row if k.endswith("_overhead_ms_median")), None)
         overhead = f"{row[key]:.1f} ms" if key else "-"
         print(f"{mode:<10} {row['steady_steps_per_s']:>9,.0f} {row['relative_to_first']:>6.2f} "
               f"{row['collect_s_median']:>8.3f}s {row['policy_s_median']:>7.3f}s "
