@@ -72,3 +72,22 @@ def test_off_the_main_thread_nothing_is_installed() -> None:
     t.start()
     t.join()
     assert seen == [before]
+
+
+def test_the_console_handler_interrupts_until_the_command_marks_its_work_done() -> None:
+    """The ``trpo`` script's handler: Ctrl-C raises while a command works, and is ignored from the moment the
+    command calls ``mark_work_done`` (its files written; the report, the return and TensorFlow's frees left)."""
+    from trpo_tf.app.cli import _interrupt_until_finished
+    from trpo_tf.interrupts import mark_work_done, reset_work_done, work_done
+
+    before = signal.signal(signal.SIGINT, _interrupt_until_finished)
+    try:
+        reset_work_done()
+        with pytest.raises(KeyboardInterrupt):
+            _ctrl_c()
+        mark_work_done()
+        _ctrl_c()  # ignored
+        assert work_done()
+    finally:
+        reset_work_done()
+        signal.signal(signal.SIGINT, before)

@@ -11,6 +11,11 @@ Inside :func:`deferred_interrupts` the first Ctrl-C is only recorded; :func:`int
 ``KeyboardInterrupt`` at the next place the code marks as safe (between the phases of an export). A second
 Ctrl-C raises at once, for a user who does not want to wait. Outside the context (or off the main thread,
 where Python cannot install signal handlers) :func:`interrupt_point` does nothing.
+
+:func:`mark_work_done` is the other half, for the console script (``trpo_tf.app.cli``): a command calls it
+once its files are written, and a Ctrl-C from then on (while the report prints, the command returns through
+the dispatcher and its locals' TensorFlow objects are freed) is ignored instead of turning a finished command
+into exit 130.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _requests: list[int] = []  # [Ctrl-C count] while a deferral is active, else empty
+_work_done = False  # set by a command once its files are written and only its report is left
 
 
 def _record(signum: int, frame: object) -> None:
@@ -50,3 +56,20 @@ def interrupt_point() -> None:
     """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed since :func:`deferred_interrupts` began."""
     if _requests and _requests[-1]:
         raise KeyboardInterrupt
+
+
+def mark_work_done() -> None:
+    """The command's work is complete (its files are written): the console script ignores Ctrl-C from now."""
+    global _work_done
+    _work_done = True
+
+
+def reset_work_done() -> None:
+    """A new command starts (the console script calls this before dispatching)."""
+    global _work_done
+    _work_done = False
+
+
+def work_done() -> bool:
+    """Whether the running command has called :func:`mark_work_done`."""
+    return _work_done

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import IO, NoReturn
 
 from trpo_tf.app.errors import UsageError
+from trpo_tf.interrupts import mark_work_done, reset_work_done, work_done
 
 PROG = "trpo"
 
@@ -331,12 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     return _run(argv)
 
 
-_finished = False  # set the moment the command returns its code (see console_main)
-
-
 def _interrupt_until_finished(signum: int, frame: object) -> None:
-    """The console script's SIGINT handler: KeyboardInterrupt while the command runs, nothing afterwards."""
-    if not _finished:
+    """The console script's SIGINT handler: KeyboardInterrupt while the command works, nothing once it has
+    marked its work done (:func:`trpo_tf.interrupts.mark_work_done`) or returned its code."""
+    if not work_done():
         raise KeyboardInterrupt
 
 
@@ -357,8 +356,7 @@ _TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "export", "render", "demo
 
 
 def _run(argv: list[str] | None) -> int:
-    global _finished
-    _finished = False
+    reset_work_done()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -379,7 +377,7 @@ def _run(argv: list[str] | None) -> int:
                 # TensorFlow before mujoco, or MUJOCO_GL=osmesa crashes the process (trpo_tf/headless.py).
                 import trpo_tf.models  # noqa: F401
             code = commands.dispatch(args)
-            _finished = True
+            mark_work_done()
             return code
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from trpo_tf.app.errors import UsageError
+from trpo_tf.interrupts import mark_work_done
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -149,6 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = build_config(args.task, args.config, args.overrides, flags)
         out = Path(args.out) if args.out else default_run_dir(config.task)
         result = make_trainer(config, out, progress=progress).train()
+    mark_work_done()  # checkpoint, metrics and eval.json are written: a Ctrl-C during the summary is ignored
     print_train_summary(result)
     return 0
 
@@ -240,7 +242,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = check_output_file((None if c_out else args.out) or RunDir(args.run_dir).onnx, "export --out",
                             "policy.onnx")
     # Ctrl-C stops the export between its phases; once the file is written, the lock release and the report
-    # finish too (exit 130 means nothing was written).
+    # finish too, and a Ctrl-C after that is ignored (exit 130 means nothing was written).
     with deferred_interrupts():
         lock = run_write_lock(args.run_dir, out, "export")  # only when writing into the run itself
         try:
@@ -248,6 +250,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         finally:
             if lock is not None:
                 lock.release()
+        if c_out is None:
+            mark_work_done()
         print(f"wrote {r.path} (+ {r.sidecar}) in {r.seconds:.1f} s, opset {r.opset}")
         print(f"  parity vs TensorFlow: max abs error {r.max_abs_error:.3g} (tolerance {r.tolerance:g}) on "
               f"{r.n_observations} observations, {r.n_recorded} recorded in the simulator")
@@ -275,6 +279,7 @@ def _export_c(onnx_path: str | os.PathLike, out: Path, name: str) -> int:
     from export.c_export import export_c
 
     r = export_c(onnx_path, out, prefix=name)
+    mark_work_done()  # policy.h and policy.c are written: a Ctrl-C during the report is ignored
     fp = r.footprint
     print(f"wrote {r.header} and {r.source} in {r.seconds:.1f} s")
     print(f"  parity vs onnxruntime ({r.compiler}): max abs error {r.max_abs_error:.3g} (tolerance "

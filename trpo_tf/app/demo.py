@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trpo_tf.interrupts import mark_work_done
+
 
 DEFAULT_TASK = "gripper-reach"
 
@@ -78,6 +80,7 @@ def run_demo(task: str | None = None, steps: int | None = None, out: str | None 
               "onnx_path": str(exported.path), "parity_max_abs_error": exported.max_abs_error,
               "act_p50_us": onnx_eval["latency_p50_us"], "act_p99_us": onnx_eval["latency_p99_us"]}
     write_json_atomic(Path(run_dir) / "demo.json", report)
+    mark_work_done()  # every file is written: a Ctrl-C during the report is ignored by the console script
     print_report(report, goal)
     return 0
 
