@@ -1,10 +1,11 @@
 """Side-by-side (interleaved, one process, same batch) timing of update variants by CPU time and wall clock.
 
-    .venv/bin/python benchmarks/ab_update.py                       # separate calls vs the fused TRPOUpdate
+    .venv/bin/python benchmarks/ab_update.py                       # separate calls, fused, parallel
     .venv/bin/python benchmarks/ab_update.py --threads 1 --rounds 40
 
 Variants: ``separate`` = ``TRPOPolicyStep`` then ``CriticTrainer.fit`` (two compiled calls), ``fused`` =
-``TRPOUpdate`` (one compiled call). Weights and Adam state are restored before every call, so every call
+``TRPOUpdate(parallel=False)`` (one compiled call), ``parallel`` = ``TRPOUpdate(parallel=True)`` (the two calls
+side by side on two threads). Weights and Adam state are restored before every call, so every call
 does the same work; the script also checks that both variants land on bit-identical weights. Thread
 settings can only be compared across processes (TF fixes them at start-up): run two copies at once with
 different ``--threads`` so they share the machine's load. Prints one JSON object.
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
                                  gym.spaces.Box(-1.0, 1.0, (3,), np.float32), [64, 64])
     step = TRPOPolicyStep(actor, TRPOStepSettings(cg_iters=args.cg_iters))
     trainer = CriticTrainer(critic, 1e-3, args.critic_epochs, 128)
-    update = TRPOUpdate(step, trainer)
+    fused_update = TRPOUpdate(step, trainer, parallel=False)
+    parallel_update = TRPOUpdate(step, trainer, parallel=True)
     obs, actions, adv, returns = _synthetic_batch(actor, 11, 3, args.batch, np.random.default_rng(0))
     state = list(actor.variables) + list(critic.variables) + list(trainer.optimizer.variables)
     saved = [v.numpy() for v in state]
@@ -63,9 +65,12 @@ def main(argv: list[str] | None = None) -> dict:
         trainer.fit(obs, returns, seed=0)
 
     def fused() -> None:
-        update(obs, actions, adv, returns, critic_seed=0, fisher_seed=0)
+        fused_update(obs, actions, adv, returns, critic_seed=0, fisher_seed=0)
 
-    variants = {"separate": separate, "fused": fused}
+    def parallel() -> None:
+        parallel_update(obs, actions, adv, returns, critic_seed=0, fisher_seed=0)
+
+    variants = {"separate": separate, "fused": fused, "parallel": parallel}
     landed = {}
     for name, fn in variants.items():  # compile, warm up, and record where each lands
         for _ in range(3):
@@ -85,8 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
                   "cpu_ms_min": round(1e3 * min(cpu[name]), 3),
                   "wall_ms_median": round(1e3 * statistics.median(wall[name]), 3),
                   "wall_ms_min": round(1e3 * min(wall[name]), 3)} for name in variants}
-    out["bit_identical"] = bool(np.array_equal(landed["separate"], landed["fused"]))
-    out["max_abs_diff"] = float(np.max(np.abs(landed["separate"] - landed["fused"])))
+    out["bit_identical"] = all(bool(np.array_equal(landed["separate"], landed[k])) for k in ("fused", "parallel"))
+    out["max_abs_diff"] = max(float(np.max(np.abs(landed["separate"] - landed[k]))) for k in ("fused", "parallel"))
     out["threads"] = args.threads
     out["machine"] = machine_info()
     print(json.dumps(out, indent=1))

@@ -18,9 +18,10 @@ def test_bench_update_times_a_real_update_and_echoes_its_settings():
     out = bench_update(obs_dim=5, act_dim=2, batch=256, hidden=(16,), cg_iters=3, critic_epochs=1,
                        critic_batch=64, jit_compile=False, repeats=3, warmup=1)
     for key in ("update_ms_median", "policy_step_ms_median", "critic_ms_median", "update_ms_min",
-                "update_cpu_ms_median", "separate_calls_ms_median"):
+                "update_cpu_ms_median", "separate_calls_ms_median", "fused_ms_median"):
         assert math.isfinite(out[key]) and out[key] > 0.0, key
     assert out["update_ms_min"] <= out["update_ms_median"]
+    assert isinstance(out["update_parallel"], bool)
     assert out["accepted"] is True  # the synthetic advantages give the line search a real direction
     assert out["settings"]["batch"] == 256 and out["settings"]["fisher_product"] == "gauss-newton"
     assert out["machine"]["cpu_count"] >= 1

@@ -1,5 +1,5 @@
-"""trpo_tf/update.py: the policy step and the critic fit in ONE compiled call land exactly where the two
-separate calls land, and a rejected policy step still leaves the actor bit-identical."""
+"""trpo_tf/update.py: the policy step and the critic fit side by side (two threads) or in ONE compiled call land
+exactly where the two separate calls land, and a rejected policy step still leaves the actor bit-identical."""
 
 from __future__ import annotations
 
@@ -35,26 +35,38 @@ def _weights(actor, critic, trainer) -> np.ndarray:
     return np.concatenate([np.ravel(v.numpy()).astype(np.float64) for v in variables])
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["fused", "parallel"])
 @pytest.mark.parametrize("jit", [False, True])
-def test_fused_update_lands_bit_identically_where_the_separate_calls_land(jit):
+def test_update_lands_bit_identically_where_the_separate_calls_land(jit, parallel):
     actor, critic, step, trainer, (obs, actions, adv, returns) = _setup(jit)
     sep_policy = step(obs, actions, adv, fisher_seed=3)
     sep_critic = trainer.fit(obs, returns, seed=7)
     separate = _weights(actor, critic, trainer)
 
     actor, critic, step, trainer, _ = _setup(jit)
-    fused_policy, fused_critic = TRPOUpdate(step, trainer, jit_compile=jit)(obs, actions, adv, returns,
-                                                                             critic_seed=7, fisher_seed=3)
-    assert fused_policy["accepted"] and fused_policy == sep_policy
-    assert fused_critic == sep_critic and fused_critic["value_loss_after"] < fused_critic["value_loss"]
+    update = TRPOUpdate(step, trainer, jit_compile=jit, parallel=parallel)
+    policy, critic_out = update(obs, actions, adv, returns, critic_seed=7, fisher_seed=3)
+    assert policy["accepted"] and policy == sep_policy
+    assert critic_out == sep_critic and critic_out["value_loss_after"] < critic_out["value_loss"]
     np.testing.assert_array_equal(_weights(actor, critic, trainer), separate)
 
 
-def test_rejected_step_keeps_the_actor_bit_identical_and_still_fits_the_critic():
+def test_parallel_is_the_default_with_two_cpus_and_a_failing_fit_surfaces_after_the_step():
+    from trpo_tf.update import usable_cpus
+
+    actor, critic, step, trainer, (obs, actions, adv, returns) = _setup(True)
+    assert TRPOUpdate(step, trainer).parallel == (usable_cpus() > 1)
+    update = TRPOUpdate(step, trainer, parallel=True)
+    with pytest.raises(ValueError, match="300 and 7"):  # the fit's own error (a trace-time shape check), here
+        update(obs, actions, adv, returns[:7], critic_seed=0, fisher_seed=0)
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["fused", "parallel"])
+def test_rejected_step_keeps_the_actor_bit_identical_and_still_fits_the_critic(parallel):
     actor, critic, step, trainer, (obs, actions, adv, returns) = _setup(True)
     actor_before = flatten(actor.trainable_variables).numpy()
     critic_before = flatten(critic.trainable_variables).numpy()
-    update = TRPOUpdate(step, trainer)
+    update = TRPOUpdate(step, trainer, parallel=parallel)
     policy, critic_out = update(obs, actions, np.full_like(adv, np.nan), returns, critic_seed=0, fisher_seed=0)
     assert not policy["accepted"] and policy["status"] == 2
     np.testing.assert_array_equal(flatten(actor.trainable_variables).numpy(), actor_before)
@@ -62,4 +74,5 @@ def test_rejected_step_keeps_the_actor_bit_identical_and_still_fits_the_critic()
     assert np.isfinite(critic_out["value_loss_after"])
     # same shapes, new values: the compiled update is traced once
     update(obs, actions, adv, returns, critic_seed=1, fisher_seed=1)
-    assert update._compiled.experimental_get_tracing_count() == 1
+    compiled = [update._compiled] if not parallel else [step._compiled, trainer._fit]
+    assert [c.experimental_get_tracing_count() for c in compiled] == [1] * len(compiled)

@@ -5,8 +5,8 @@ One update, in order:
     V(s) for every state the batch needs, in ONE critic call (steps, last obs, truncated episodes' final obs)
     r̃ = r / std(discounted return)                          (optional, :class:`RewardScaler`)
     Â, R̂ = GAE(r̃, V, V(s'), terminated, truncated)           (bootstrap on truncation)
-    θ ← TRPO step(s, a, Â)                                    ┐ ONE compiled call, no host round trip
-    φ ← critic fit(s, R̂)                                      ┘ between them (:class:`TRPOUpdate`)
+    θ ← TRPO step(s, a, Â)                                    ┐ side by side on two cores (one compiled
+    φ ← critic fit(s, R̂)                                      ┘ call on one core; :class:`TRPOUpdate`)
     normalizer statistics ← s                                 (after both fits: the batch was collected,
                                                                and is judged, under frozen statistics)
 
@@ -67,7 +67,8 @@ class TRPO:
         no-op that rewrites θ_old bit for bit (status "zero gradient"), and the critic's weights and Adam
         state are put back afterwards, so the run's numbers are exactly those without it
         (tests/test_algorithm.py). The normalizer is neither read back nor written here. With
-        ``overlap_critic`` it compiles the policy step and the critic fit that :meth:`update_policy` calls."""
+        ``overlap_critic`` (or a parallel :class:`TRPOUpdate`) it compiles the policy step and the critic fit as the
+        two calls they are then."""
         def work() -> None:
             try:
                 state = list(self.critic.trainable_variables) + list(self.critic_trainer.optimizer.variables)
@@ -77,7 +78,7 @@ class TRPO:
                     else np.zeros((n_samples, *space.shape), np.float32)
                 zeros = np.zeros(n_samples, np.float32)
                 obs = np.zeros((n_samples, *self.observation_space.shape), np.float32)
-                if self.config.overlap_critic:  # the two calls update_policy makes, each compiled on its own
+                if self.config.overlap_critic or self.update_step.parallel:  # two calls, each compiled on its own
                     self.policy_step(obs, actions, zeros, fisher_seed=0)
                     self.critic_trainer.fit(obs, zeros, seed=0)
                 else:
@@ -128,7 +129,7 @@ class TRPO:
         """One TRPO iteration on ``batch``; ``critic_seed`` fixes the critic's minibatch shuffles and
         ``fisher_seed`` the random Fisher sub-sample (``fisher_subsample`` > 1; None: the step's own draw).
         Returns the diagnostics (policy step, critic fit, and the seconds of each phase: ``gae_s`` values +
-        reward scaling + GAE, ``update_s`` the policy step and the critic fit in ONE compiled call
+        reward scaling + GAE, ``update_s`` the policy step and the critic fit side by side
         (:class:`trpo_tf.update.TRPOUpdate`), ``critic_wait_s`` 0 (no background fit), ``normalizer_s``; and
         ``policy_s`` = gae_s + update_s + critic_wait_s, the older column: the learner's whole time)."""
         self.wait_precompile()
