@@ -5,14 +5,22 @@ it loads TensorFlow first and isolates OSMesa's LLVM from it (see ``trpo_tf/head
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One XLA cache for the session, this process and every `trpo` it starts (trpo_tf/compile_cache.py), in a
+# temporary directory: the user's own cache is neither read nor written by the tests.
+_XLA_CACHE = tempfile.TemporaryDirectory(prefix="trpo-tests-xla-")
+os.environ.setdefault("TRPO_XLA_CACHE", _XLA_CACHE.name)
 
 import trpo_tf.models  # noqa: E402,F401
+from trpo_tf.compile_cache import enable  # noqa: E402
+
+enable()
 
 
 @pytest.fixture(scope="session")

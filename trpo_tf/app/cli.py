@@ -374,6 +374,9 @@ def _run(argv: list[str] | None) -> int:
                 if target and os.path.isdir(target):
                     RunLock.check_free(target)
             if args.command in _TENSORFLOW_COMMANDS:
+                from trpo_tf.compile_cache import enable
+
+                enable()  # XLA executables from earlier runs (trpo_tf/compile_cache.py; TRPO_XLA_CACHE=0: off)
                 # TensorFlow before mujoco, or MUJOCO_GL=osmesa crashes the process (trpo_tf/headless.py).
                 import trpo_tf.models  # noqa: F401
             code = commands.dispatch(args)
