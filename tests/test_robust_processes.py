@@ -78,7 +78,7 @@ def writers(tmp_path_factory: pytest.TempPathFactory) -> dict:
         e.send_signal(signal.SIGINT)
         e_rc = e.wait(timeout=300)
     return {"run": run, "a_pid": a.pid, "b": b, "c": c, "alive": alive, "stale": stale, "e_pid": e.pid,
-            "f": f, "e_alive": e_alive, "e_rc": e_rc}
+            "f": f, "e_alive": e_alive, "e_rc": e_rc, "e_rows": len(_rows(run)), "e_ckpt": _newest_checkpoint(run)}
 
 
 def test_a_second_fresh_train_is_refused_naming_the_holder(writers: dict) -> None:
@@ -103,6 +103,11 @@ def test_the_lock_of_a_sigkilled_holder_does_not_block(writers: dict) -> None:
 def test_ctrl_c_ends_training_cleanly_and_releases_the_lock(writers: dict) -> None:
     assert writers["e_rc"] == 130
     assert not (writers["run"] / LOCK).exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_at_the_last_finished_iteration(writers: dict) -> None:
+    """A Ctrl-C ends the iteration it lands in and checkpoints it: a resume has nothing to redo."""
+    assert writers["e_rows"] > 0 and writers["e_ckpt"] == writers["e_rows"]
 
 
 def test_the_rows_of_the_run_never_interleave(writers: dict) -> None:

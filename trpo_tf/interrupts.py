@@ -52,6 +52,11 @@ def deferred_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def interrupt_requested() -> bool:
+    """Whether Ctrl-C was pressed since :func:`deferred_interrupts` began (for a loop that stops cleanly itself)."""
+    return bool(_requests and _requests[-1])
+
+
 def interrupt_point() -> None:
     """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed since :func:`deferred_interrupts` began."""
     if _requests and _requests[-1]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import pickle
+import signal
 import sys
 import time
 import traceback
@@ -47,6 +48,7 @@ def _worker(conn: Any, env_fn: Callable[[], gym.Env], n_envs: int, first_env: in
             seed: int, params: dict[str, Any]) -> None:
     """One worker: build its block, then serve ``segment`` / ``random`` requests until ``close``."""
     collector = None
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
     try:
         collector = RolloutCollector(make_vector_env(env_fn, n_envs, "sync"), NumpyActor(params=params), seed,
                                      first_env, layout_envs)
@@ -63,7 +65,7 @@ def _worker(conn: Any, env_fn: Callable[[], gym.Env], n_envs: int, first_env: in
                 conn.send(("seconds", random_steps(collector.envs, *data)))
             elif command == "close":
                 break
-    except (EOFError, KeyboardInterrupt):  # the main process went away, or Ctrl-C reached the process group
+    except EOFError:  # the main process went away
         pass
     except BaseException as exc:  # noqa: BLE001 — every failure goes to the main process
         try:

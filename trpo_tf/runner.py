@@ -41,6 +41,7 @@ from trpo_tf.config import TRPOConfig
 from trpo_tf.env_check import EnvProbe
 from trpo_tf.episodes import run_episodes
 from trpo_tf.files import write_json_atomic
+from trpo_tf.interrupts import deferred_interrupts, interrupt_requested
 from trpo_tf.monitor import HealthCheck, MetricsCSV, Progress
 from trpo_tf.overlap import PendingCriticFit
 from trpo_tf.process_rollout import ProcessRolloutCollector
@@ -247,33 +248,41 @@ class Trainer:
         row: dict[str, Any] = {}
         pending: tuple[dict[str, Any], PendingCriticFit] | None = None  # a row waiting for its critic fit
         start = time.perf_counter()
-        try:
-            while self.env_steps < cfg.total_steps:
-                batch, timing = self._collect(collector, acting)
-                if pending is not None:  # iteration k's critic fit ran beside this collection (k+1)
-                    row, pending = _complete(*pending), None
-                    if self._finish(row, sinks):
+        # Ctrl-C (once) stops the loop where a callback's stop would: after a finished iteration, its row
+        # written; the checkpoint below is then saved and KeyboardInterrupt raised. A second Ctrl-C raises at
+        # once (the rows after the newest checkpoint are then redone by a resume).
+        with deferred_interrupts():
+            try:
+                while self.env_steps < cfg.total_steps:
+                    batch, timing = self._collect(collector, acting)
+                    if pending is not None:  # iteration k's critic fit ran beside this collection (k+1)
+                        row, pending = _complete(*pending), None
+                        if self._finish(row, sinks) or interrupt_requested():
+                            break
+                    row, fit = self._learn(batch, timing, acting, start)
+                    if fit is not None:
+                        pending = (row, fit)
+                    elif self._finish(row, sinks) or interrupt_requested():
                         break
-                row, fit = self._learn(batch, timing, acting, start)
-                if fit is not None:
-                    pending = (row, fit)
-                elif self._finish(row, sinks):
-                    break
-            if pending is not None:
-                row, pending = _complete(*pending), None
-                self._finish(row, sinks)
-        finally:
-            if pending is not None:  # an error during collection k+1: iteration k's row and checkpoint are lost
-                error = pending[1].abandon()
-                if error is not None:
-                    log.warning("the critic fit running beside the failed collection failed too: %r", error)
-            sinks.progress.close()
-            collector.close()
-            sinks.writer.close()
-        self.algorithm.wait_precompile()  # (no update ran, e.g. a resume already at total_steps)
-        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(
-                f"-{self.iteration}"):
-            self._save_checkpoint()
+                if pending is not None:
+                    row, pending = _complete(*pending), None
+                    self._finish(row, sinks)
+            finally:
+                if pending is not None:  # an error during collection k+1: iteration k's row and checkpoint are lost
+                    error = pending[1].abandon()
+                    if error is not None:
+                        log.warning("the critic fit running beside the failed collection failed too: %r", error)
+                sinks.progress.close()
+                collector.close()
+                sinks.writer.close()
+            self.algorithm.wait_precompile()  # (no update ran, e.g. a resume already at total_steps)
+            if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(
+                    f"-{self.iteration}"):
+                self._save_checkpoint()
+            if interrupt_requested():
+                log.warning("interrupted after iteration %d (%d env steps), checkpoint saved; continue with: "
+                            "trpo train --resume %s", self.iteration, self.env_steps, self.run.path)
+                raise KeyboardInterrupt
         result: dict[str, Any] = {"run_dir": str(self.run.path), "last": row}
         if cfg.eval_episodes > 0:
             result["eval"] = run_episodes(acting.deterministic, self.make_eval_env, cfg.eval_episodes,

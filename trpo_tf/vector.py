@@ -11,6 +11,7 @@ these VMs) hides behind real work instead of adding to every step.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -41,6 +42,7 @@ def slim_info(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _worker(conn, env_fns: list[Callable[[], gym.Env]]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
     envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
     try:
         while True:
@@ -52,7 +54,7 @@ def _worker(conn, env_fns: list[Callable[[], gym.Env]]) -> None:
                 conn.send(envs.reset(seed=data))
             elif command == "close":
                 break
-    except (EOFError, KeyboardInterrupt):  # the parent went away
+    except EOFError:  # the parent went away
         pass
     finally:
         envs.close()
