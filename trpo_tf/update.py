@@ -5,8 +5,9 @@ are independent: the critic reads neither the actor nor the step's results, the 
 writes, and both see the same frozen normalizer. So the update runs them at the same time — the fit in a
 helper thread (:class:`trpo_tf.overlap.PendingCriticFit`), the step in the caller's — each its own compiled
 call; a compiled call releases the GIL, so each gets a core. Measured on 2 cores at the seed settings
-(docs/benchmarks.md, 2026-12-04): 15–17 ms against 20–23 ms for the two graphs fused in ONE compiled call,
-and 23–25 ms for the two calls one after the other.
+(docs/benchmarks.md, 2026-12-04, 9 alternated rounds): median 17.2 ms against 20.0 ms for the two graphs
+fused in ONE compiled call and 23.9 ms for the two calls one after the other; the policy step alone took
+14.5 ms, the floor of this way.
 
 With one core there is nothing to run beside, and the fused call (one host round trip instead of two) is the
 quicker one: ``parallel=False``, the default when this process may use a single CPU. Either way the numbers
