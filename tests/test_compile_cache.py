@@ -58,7 +58,8 @@ def test_the_default_directory_names_the_tensorflow_version_and_the_cpu(tmp_path
 def _rows(run: Path) -> list[dict[str, str]]:
     """metrics.csv without its clock columns (seconds and rates)."""
     with open(run / "metrics.csv") as f:
-        return [{k: v for k, v in row.items() if not k.endswith("_s") and k != "steps_per_s"} for row in csv.DictReader(f)]
+        return [{k: v for k, v in row.items() if not k.endswith("_s") and k != "steps_per_s"}
+                for row in csv.DictReader(f)]
 
 
 def test_a_run_reading_every_executable_from_the_cache_gives_the_same_numbers(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ the new statistics in numpy *without assigning them*, and starts the critic fit 
 (:class:`PendingCriticFit`); the runner loads the numpy actor with (θ_{k+1}, stats_{k+1}), collects batch
 k+1, and only then calls :meth:`PendingCriticFit.join`, which waits for the fit, re-raises its exception
 (with the thread's traceback) and assigns the statistics. While the thread runs, nothing writes a variable
-it reads: the critic fit sees the normalizer's variables frozen at stats_k, exactly as in :class:`trpo_tf.update.TRPOUpdate`.
+it reads: the critic fit sees the normalizer's variables frozen at stats_k, exactly as in
+:class:`trpo_tf.update.TRPOUpdate`.
 
 A compiled TensorFlow call releases the GIL while it runs, so the fit uses the second core while the main
 thread steps MuJoCo. The maths is that of :class:`trpo_tf.update.TRPOUpdate` (the same two graphs, the same
