@@ -26,7 +26,7 @@ from pathlib import Path
 
 ENV = "TRPO_XLA_CACHE"
 FLAG = "--tf_xla_persistent_cache_directory"
-_OFF = {"0", "off", "false", "no", "none"}
+_OFF = {"", "0", "off", "false", "no", "none"}
 
 
 def _cpu_tag() -> str:
@@ -56,7 +56,7 @@ def directory() -> Path | None:
     value = os.environ.get(ENV)
     if value is None:
         return default_directory()
-    if value.strip().lower() in _OFF or not value.strip():
+    if value.strip().lower() in _OFF:
         return None
     return Path(value).expanduser()
 

@@ -59,7 +59,7 @@ def interrupt_requested() -> bool:
 
 def interrupt_point() -> None:
     """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed since :func:`deferred_interrupts` began."""
-    if _requests and _requests[-1]:
+    if interrupt_requested():
         raise KeyboardInterrupt
 
 

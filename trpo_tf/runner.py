@@ -248,8 +248,8 @@ class Trainer:
         row: dict[str, Any] = {}
         pending: tuple[dict[str, Any], PendingCriticFit] | None = None  # a row waiting for its critic fit
         start = time.perf_counter()
-        # Ctrl-C (once) stops the loop where a callback's stop would: after a finished iteration, its row
-        # written; the checkpoint below is then saved and KeyboardInterrupt raised. A second Ctrl-C raises at
+        # Ctrl-C (once) stops the loop where a callback's stop would (``_finish``): after a finished iteration,
+        # its row written; the checkpoint below is then saved and KeyboardInterrupt raised. A second Ctrl-C raises at
         # once (the rows after the newest checkpoint are then redone by a resume).
         with deferred_interrupts():
             try:
@@ -257,12 +257,12 @@ class Trainer:
                     batch, timing = self._collect(collector, acting)
                     if pending is not None:  # iteration k's critic fit ran beside this collection (k+1)
                         row, pending = _complete(*pending), None
-                        if self._finish(row, sinks) or interrupt_requested():
+                        if self._finish(row, sinks):
                             break
                     row, fit = self._learn(batch, timing, acting, start)
                     if fit is not None:
                         pending = (row, fit)
-                    elif self._finish(row, sinks) or interrupt_requested():
+                    elif self._finish(row, sinks):
                         break
                 if pending is not None:
                     row, pending = _complete(*pending), None
@@ -337,7 +337,8 @@ class Trainer:
         return (row, fit) if fit is not None else (_complete(row, None), None)
 
     def _finish(self, row: dict[str, Any], sinks: _Sinks) -> bool:
-        """Health check, metrics row (fsynced), TensorBoard, checkpoint when due, progress, callback; True: stop."""
+        """Health check, metrics row (fsynced), TensorBoard, checkpoint when due, progress, callback; True: stop
+        (the callback asked to, or Ctrl-C was pressed during the iteration)."""
         cfg = self.config
         sinks.health(row)
         t0 = time.perf_counter()
@@ -350,7 +351,8 @@ class Trainer:
         self.phase_seconds["log_s"] += t1 - t0
         self.phase_seconds["checkpoint_s"] += t2 - t1
         sinks.progress.update(row)
-        return sinks.callback is not None and bool(sinks.callback(row, sinks.acting))
+        stop = sinks.callback is not None and bool(sinks.callback(row, sinks.acting))
+        return stop or interrupt_requested()
 
 
 @dataclass
