@@ -1,7 +1,8 @@
 """The fast paths added for speed compute the same thing as the reference ones.
 
-- Gauss-Newton Fisher-vector product (Jᵀ·H_z·J·v) = nested-tape Hessian-vector product of the mean KL at θ_old.
-- A whole policy step with ``fisher_product="gauss-newton"`` lands where the nested-tape step lands.
+- Gauss-Newton Fisher-vector product (Jᵀ·H_z·J·v), by autodiff and from layer Jacobians (trpo_tf/fisher.py),
+  = nested-tape Hessian-vector product of the mean KL at θ_old.
+- A whole policy step with either Gauss-Newton product lands where the nested-tape step lands.
 - The conjugate gradient (under XLA) matches a float64 numpy CG iteration for iteration.
 - The critic fit (minibatches gathered before the XLA loop) is seeded, lowers the loss, and runs with 0 epochs.
 """
@@ -14,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from trpo_tf.critic import CriticTrainer
+from trpo_tf.fisher import dense_chain, layer_jacobian_fvp
 from trpo_tf.models import build_models
 from trpo_tf.trpo import (
     TRPOPolicyStep,
@@ -57,36 +59,40 @@ def test_gauss_newton_product_equals_nested_tape_product(kind, jit):
     obs = tf.constant(_batch(actor)[0])
     old_dist = policy([tf.stop_gradient(p) for p in params], obs)
 
-    def both(v):
+    def three(v):
         gn = gauss_newton_fvp(policy, params, obs, damping=0.1)(v)
+        layers = layer_jacobian_fvp(actor, dense_chain(actor), params, obs, damping=0.1)(v)
         nested = fisher_vector_product(policy, params, obs, old_dist, v, damping=0.1)
-        return gn, nested
+        return gn, layers, nested
 
-    run = tf.function(both, jit_compile=True) if jit else both
+    run = tf.function(three, jit_compile=True) if jit else three
     rng = np.random.default_rng(1)
     for _ in range(3):
         v = tf.constant(rng.normal(size=flatten(params).shape[0]).astype(np.float32))
-        gn, nested = (t.numpy() for t in run(v))
+        gn, layers, nested = (t.numpy() for t in run(v))
         np.testing.assert_allclose(gn, nested, rtol=1e-4, atol=1e-5 * np.abs(nested).max())
-        assert np.dot(v.numpy(), gn) > 0.0  # positive definite with damping
+        np.testing.assert_allclose(layers, nested, rtol=1e-4, atol=1e-5 * np.abs(nested).max())
+        assert np.dot(v.numpy(), gn) > 0.0 and np.dot(v.numpy(), layers) > 0.0  # positive definite with damping
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "categorical"])
 def test_policy_step_lands_on_the_same_parameters_with_either_product(kind):
     results = {}
-    for product in ("gauss-newton", "nested-tape"):
+    for product in ("gauss-newton", "gauss-newton-autodiff", "nested-tape"):
         actor, _ = _models(kind)
         obs, actions, adv = _batch(actor)
         info = TRPOPolicyStep(actor, TRPOStepSettings(cg_iters=5, fisher_product=product), jit_compile=False)(
             obs, actions, adv)
         assert info["accepted"], info["reason"]
         results[product] = (flatten(actor.trainable_variables).numpy(), info)
-    (theta_gn, info_gn), (theta_nt, info_nt) = results["gauss-newton"], results["nested-tape"]
-    step = np.linalg.norm(theta_gn - flatten(_models(kind)[0].trainable_variables).numpy())
-    assert step > 0.0
-    assert np.linalg.norm(theta_gn - theta_nt) < 1e-3 * step
-    assert info_gn["backtracks"] == info_nt["backtracks"]
-    assert abs(info_gn["kl"] - info_nt["kl"]) < 1e-3 * info_nt["kl"] + 1e-7
+    theta_nt, info_nt = results["nested-tape"]
+    for product in ("gauss-newton", "gauss-newton-autodiff"):
+        theta_gn, info_gn = results[product]
+        step = np.linalg.norm(theta_gn - flatten(_models(kind)[0].trainable_variables).numpy())
+        assert step > 0.0
+        assert np.linalg.norm(theta_gn - theta_nt) < 1e-3 * step
+        assert info_gn["backtracks"] == info_nt["backtracks"]
+        assert abs(info_gn["kl"] - info_nt["kl"]) < 1e-3 * info_nt["kl"] + 1e-7
 
 
 def test_unknown_fisher_product_is_refused_with_the_choices():

@@ -73,7 +73,7 @@ class TRPOConfig:
     cg_tol: float = 1e-10
     cg_damping: float = 0.1
     fisher_subsample: int = 1  # Fv on a random 1/k of the samples, seeded per iteration (Schulman thesis, §C.2)
-    fisher_product: str = "gauss-newton"  # or "nested-tape"; equal at θ_old, Gauss-Newton is ~2x cheaper
+    fisher_product: str = "gauss-newton"  # or "gauss-newton-autodiff", "nested-tape": equal at θ_old, see trpo.py
     backtrack_coef: float = 0.5
     backtrack_iters: int = 10
     accept_ratio: float = 0.1  # a step must realise >= this share of its expected surrogate gain
@@ -140,8 +140,8 @@ class TRPOConfig:
             (self.cg_tol >= 0, "cg_tol must be >= 0"),
             (self.cg_damping >= 0, "cg_damping must be >= 0"),
             (self.fisher_subsample >= 1, "fisher_subsample must be >= 1"),
-            (self.fisher_product in ("gauss-newton", "nested-tape"),
-             "fisher_product must be 'gauss-newton' or 'nested-tape'"),
+            (self.fisher_product in ("gauss-newton", "gauss-newton-autodiff", "nested-tape"),
+             "fisher_product must be 'gauss-newton', 'gauss-newton-autodiff' or 'nested-tape'"),
             (0.0 < self.backtrack_coef < 1.0, "backtrack_coef must be in (0, 1)"),
             (1 <= self.backtrack_iters <= MAX_ITERS, f"backtrack_iters must be >= 1 and <= {MAX_ITERS}"),
             (0.0 < self.accept_ratio <= 1.0, "accept_ratio must be in (0, 1]"),

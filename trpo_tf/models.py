@@ -128,6 +128,23 @@ class _Actor(keras.Model):
             x = layer(x)
         return x
 
+    @property
+    def head(self) -> keras.layers.Dense:
+        """The last Dense layer: the Gaussian's mean, or the Categorical's logits."""
+        raise NotImplementedError
+
+    @property
+    def state_free_variables(self) -> list[tf.Variable]:
+        """Trainable variables of the distribution that no observation reaches (the Gaussian's log-std)."""
+        return []
+
+    def distribution(self, head_out: tf.Tensor, state_free: list[tf.Tensor]) -> tfd.Distribution:
+        """π(·|s) from the head's output [n, k] and the values of :attr:`state_free_variables`."""
+        raise NotImplementedError
+
+    def call(self, obs: tf.Tensor) -> tfd.Distribution:
+        return self.distribution(self.head(self.features(obs)), list(self.state_free_variables))
+
     def deterministic_action(self, obs: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
 
@@ -145,10 +162,18 @@ class GaussianActor(_Actor):
         self.log_std = self.add_weight(shape=(act_dim,), initializer=keras.initializers.Constant(init_log_std),
                                        trainable=True, name="log_std")
 
-    def call(self, obs: tf.Tensor) -> tfd.Distribution:
-        mean = self.mean_head(self.features(obs))
-        std = tf.exp(self.log_std) * tf.ones_like(mean)
-        return tfd.Independent(tfd.Normal(loc=mean, scale=std), reinterpreted_batch_ndims=1)
+    @property
+    def head(self) -> keras.layers.Dense:
+        return self.mean_head
+
+    @property
+    def state_free_variables(self) -> list[tf.Variable]:
+        return [self.log_std]
+
+    def distribution(self, head_out: tf.Tensor, state_free: list[tf.Tensor]) -> tfd.Distribution:
+        (log_std,) = state_free
+        std = tf.exp(log_std) * tf.ones_like(head_out)
+        return tfd.Independent(tfd.Normal(loc=head_out, scale=std), reinterpreted_batch_ndims=1)
 
     def deterministic_action(self, obs: tf.Tensor) -> tf.Tensor:
         return self.mean_head(self.features(obs))
@@ -166,8 +191,12 @@ class CategoricalActor(_Actor):
         self.logits_head = keras.layers.Dense(n_actions, kernel_initializer=keras.initializers.Orthogonal(0.01),
                                               bias_initializer="zeros", name="actor_logits")
 
-    def call(self, obs: tf.Tensor) -> tfd.Distribution:
-        return tfd.Categorical(logits=self.logits_head(self.features(obs)))
+    @property
+    def head(self) -> keras.layers.Dense:
+        return self.logits_head
+
+    def distribution(self, head_out: tf.Tensor, state_free: list[tf.Tensor]) -> tfd.Distribution:
+        return tfd.Categorical(logits=head_out)
 
     def deterministic_action(self, obs: tf.Tensor) -> tf.Tensor:
         return tf.argmax(self.logits_head(self.features(obs)), axis=-1)

@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from trpo_tf.critic import CriticTrainer
 from trpo_tf.models import build_models
-from trpo_tf.trpo import TRPOPolicyStep, TRPOStepSettings, flatten, gauss_newton_fvp, mean_kl, unflatten
+from trpo_tf.fisher import dense_chain, layer_jacobian_fvp
+from trpo_tf.trpo import TRPOPolicyStep, TRPOStepSettings, flatten, mean_kl, unflatten
 
 
 def mlp_macs(sizes: Sequence[int]) -> tuple[int, int]:
@@ -39,25 +40,27 @@ def update_flops(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidden:
                  critic_batch: int = 128) -> dict[str, float]:
     """FLOPs (matmuls) of one update, by part, in MFLOP.
 
-    forward F = 2·N·P (P multiply-adds per sample); backward B = 2·N·(P + P') (weight + input gradients);
-    a forward-mode J·v is the primal forward plus its tangent (ẋW + xẆ per layer: 2·N·(P + P') = B); the
-    Gauss-Newton Fisher product is J·v then Jᵀ·u on the forward pass recorded once. XLA hoists the primal
-    out of the CG while-loop (the loop-invariant forward: the optimized HLO's loop body holds 10 dots and
-    no tanh at 64×64), so a product is 2B; CG does ``cg_iters`` products (xᵀFx reuses CG's residual). A
-    line-search try evaluates the surrogate and the KL on one forward pass. The critic: a forward + backward per minibatch sample, and one full-batch
-    forward before and after.
+    forward F = 2·N·P (P multiply-adds per sample); backward B = 2·N·(P + P') (weight + input gradients).
+    The Fisher product (trpo_tf/fisher.py) first records the forward pass and the per-sample Jacobians
+    K_l = ∂o/∂y_l of the k head outputs in the hidden pre-activations before the last (a backward recursion
+    with k columns: 2·N·k·Σ m_l·m_{l+1}); then each product is one dot per layer each way (h̃·[Ẇ; ḃ] and
+    h̃ᵀ·δ: 2·N·P each) plus the k-wide contractions with the hidden layers (K_l, and W_o for the last:
+    2·N·k·Σ m_l each way), so 4·N·(P + k·Σ m_l); CG does ``cg_iters`` products (xᵀFx reuses CG's
+    residual). A line-search try evaluates the surrogate and the KL on one forward pass. The critic: a
+    forward + backward per minibatch sample, and one full-batch forward before and after.
     """
     n = batch
     p, p_rest = mlp_macs([obs_dim, *hidden, act_dim])
     forward = 2.0 * n * p
     backward = 2.0 * n * (p + p_rest)
-    fisher_product = 2.0 * backward  # tangent J·v (the primal is hoisted out of the loop) + Jᵀ·u
+    fisher_product = 4.0 * n * (p + act_dim * sum(hidden))  # J·v + Jᵀ·u from the layer Jacobians
+    jacobians = 2.0 * n * act_dim * sum(a * b for a, b in zip(hidden[:-1], hidden[1:]))
     pc, pc_rest = mlp_macs([obs_dim, *hidden, 1])
     minibatches = critic_epochs * (n // min(critic_batch, n))
     parts = {
         "old_policy_forward": forward,
         "surrogate_gradient": forward + backward,
-        "gauss_newton_recorded_forward": forward,
+        "fisher_setup": forward + jacobians,
         "fisher_products": cg_iters * fisher_product,
         "line_search": line_search_tries * forward,
         "critic_minibatches": minibatches * (2.0 * critic_batch * pc + 2.0 * critic_batch * (pc + pc_rest)),
@@ -159,6 +162,8 @@ def profile_update(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidde
     def params():
         return [tf.identity(v.value) for v in actor.trainable_variables]
 
+    chain = dense_chain(actor)
+
     jit = tf.function(jit_compile=True)
 
     @jit
@@ -181,7 +186,7 @@ def profile_update(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidde
         @jit
         def run(x):
             p = params()
-            fvp = gauss_newton_fvp(policy, p, x, 0.1)
+            fvp = layer_jacobian_fvp(actor, chain, p, x, 0.1)  # what the step runs (trpo_tf/fisher.py)
             v0 = tf.ones_like(flatten(p))
             return tf.while_loop(lambda i, v: i < n, lambda i, v: (i + 1, fvp(v) * 1e-3), (0, v0))[1]
         return run
