@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trpo_tf.fisher import dense_chain, layer_jacobian_fvp
+from trpo_tf.fisher import Linearization, dense_chain, layer_jacobian_fvp
 from trpo_tf.models import build_models
 from trpo_tf.trpo import TRPOPolicyStep, TRPOStepSettings, flatten, gauss_newton_fvp
 
@@ -63,3 +63,27 @@ def test_an_actor_with_a_frozen_layer_is_not_a_chain_and_its_step_uses_autodiff(
     info = TRPOPolicyStep(actor, TRPOStepSettings(cg_iters=5), jit_compile=False)(obs, actions, adv)
     assert info["accepted"], info["reason"]
     np.testing.assert_array_equal(actor.hidden[0].kernel.numpy(), frozen)
+
+
+@pytest.mark.parametrize("action_space", [gym.spaces.Box(-1.0, 1.0, (3,), np.float32), gym.spaces.Discrete(4)],
+                         ids=["gaussian", "categorical"])
+def test_the_gradient_through_the_layer_jacobians_equals_autodiff(action_space):
+    actor = _actor(action_space, [32, 16], "tanh")
+    fixed = [v.value for v in actor.non_trainable_variables]
+    params = [v.value + 0.2 * tf.random.stateless_normal(v.shape, seed=[i, 9])
+              for i, v in enumerate(actor.trainable_variables)]
+    rng = np.random.default_rng(4)
+    obs = tf.constant(rng.normal(2.0, 4.0, size=(300, 7)).astype(np.float32))
+    actions = actor(obs).sample(seed=2)
+    adv = tf.constant(rng.normal(size=300).astype(np.float32))
+
+    def objective(dist):
+        return tf.reduce_mean(tf.exp(dist.log_prob(actions)) * adv)
+
+    with tf.GradientTape() as tape:
+        tape.watch(params)
+        value = objective(actor.stateless_call(params, fixed, obs)[0])
+    reference = flatten(tape.gradient(value, params)).numpy()
+    layered_value, layered = Linearization(actor, dense_chain(actor), params, obs).gradient(objective)
+    np.testing.assert_allclose(layered.numpy(), reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
+    assert abs(float(layered_value) - float(value)) <= 1e-5 * abs(float(value)) + 1e-7

@@ -32,8 +32,11 @@ from typing import Callable
 import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from trpo_tf.models import _Actor
+
+tfd = tfp.distributions
 
 
 @dataclass(frozen=True)
@@ -65,83 +68,106 @@ def dense_chain(actor: _Actor) -> DenseChain | None:
     return DenseChain(hidden, places[-1], state_free)
 
 
-def layer_jacobian_fvp(actor: _Actor, chain: DenseChain, params: list[tf.Tensor], obs: tf.Tensor,
-                       damping: float) -> Callable[[tf.Tensor], tf.Tensor]:
-    """v ↦ Jᵀ·H·J·v + damping·v at θ_old = ``params`` (ordered as ``actor.trainable_variables``), v flat.
+class Linearization:
+    """The actor linearized at θ_old = ``params`` on a batch: the forward pass, the activations' slopes and the
+    layer Jacobians, recorded once; then J·v (:meth:`jvp`), Jᵀ·u (:meth:`vjp`) and the KL's Hessian in (o, s)
+    (:meth:`hessian`) are cheap. ``params`` are ordered as ``actor.trainable_variables``; v and Jᵀ·u are flat.
 
     Each Dense layer's kernel and bias sit side by side in v, so they are read as one block [W; b] and the
     layer's input gets a column of ones: J·v and Jᵀ·u are one dot per layer each, the bias included.
     """
-    sizes = [int(np.prod(p.shape)) for p in params]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-    layers = [(kernel, bias) for kernel, bias, _ in chain.hidden] + [chain.head]
 
-    def block(v: tf.Tensor, kernel: int) -> tf.Tensor:
+    def __init__(self, actor: _Actor, chain: DenseChain, params: list[tf.Tensor], obs: tf.Tensor) -> None:
+        self.actor, self.chain, self.params = actor, chain, params
+        sizes = [int(np.prod(p.shape)) for p in params]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        self.layers = [(kernel, bias) for kernel, bias, _ in chain.hidden] + [chain.head]
+
+        # The forward pass, the activations' slopes σ'(y_l), the layers' inputs with a ones column.
+        h = [actor.normalizer(obs)]
+        self.slopes = []
+        for kernel, bias, activation in chain.hidden:
+            y = tf.matmul(h[-1], params[kernel]) + params[bias]
+            with tf.GradientTape() as tape:
+                tape.watch(y)
+                a = activation(y)
+            self.slopes.append(tape.gradient(a, y))  # elementwise activation: the diagonal of ∂h/∂y
+            h.append(a)
+        ones = tf.ones_like(h[0][:, :1])
+        self.inputs = [tf.concat([x, ones], axis=1) for x in h]  # h̃_l = [h_l, 1]
+        self.head_kernel = params[chain.head[0]]
+        out = tf.matmul(h[-1], self.head_kernel) + params[chain.head[1]]
+        #: the point (o, s...) the actor is linearized at: the head's output and the state-free parameters
+        self.point = [tf.stop_gradient(out)] + [tf.stop_gradient(params[i]) for i in chain.state_free]
+
+        # K_l = ∂o/∂y_l for the hidden layers before the last, side by side and transposed [n, Σ m_l, k]. The
+        # last needs none: K_L·ẏ = (ẏ ⊙ σ'(y_L))·W_o and K_Lᵀ·u = (u·W_oᵀ) ⊙ σ'(y_L) are dots with the head.
+        jacobians: list[tf.Tensor] = []
+        if len(chain.hidden) > 1:
+            jacobians = [tf.transpose(self.head_kernel)[None] * self.slopes[-1][:, None, :]]  # K_L [n, k, m_L]
+            for layer in range(len(chain.hidden) - 1, 0, -1):
+                next_kernel = params[chain.hidden[layer][0]]  # [m_{l-1}, m_l]
+                through = tf.einsum("nkm,jm->nkj", jacobians[0], next_kernel)
+                jacobians.insert(0, through * self.slopes[layer - 1][:, None, :])
+            jacobians.pop()  # K_L itself: the dots above
+        self.widths = [int(k.shape[-1]) for k in jacobians]
+        self.jacobian = tf.concat(jacobians, axis=2) if jacobians else None  # [n, k, Σ m_l], for Jᵀ·u
+        self.jacobian_t = tf.transpose(self.jacobian, [0, 2, 1]) if jacobians else None  # for J·v
+        self.old = actor.distribution(self.point[0], self.point[1:])
+
+    def _block(self, v: tf.Tensor, kernel: int) -> tf.Tensor:
         """[W; b] of the layer whose kernel is ``params[kernel]``, from the flat v."""
-        rows, cols = params[kernel].shape
-        return tf.reshape(v[offsets[kernel]:offsets[kernel + 2]], [rows + 1, cols])
+        rows, cols = self.params[kernel].shape
+        return tf.reshape(v[self.offsets[kernel]:self.offsets[kernel + 2]], [rows + 1, cols])
 
-    # Once per step: the forward pass, the activations' slopes σ'(y_l), the layers' inputs with a ones column.
-    h = [actor.normalizer(obs)]
-    slopes = []
-    for kernel, bias, activation in chain.hidden:
-        y = tf.matmul(h[-1], params[kernel]) + params[bias]
-        with tf.GradientTape() as tape:
-            tape.watch(y)
-            a = activation(y)
-        slopes.append(tape.gradient(a, y))  # elementwise activation: the diagonal of ∂h/∂y
-        h.append(a)
-    ones = tf.ones_like(h[0][:, :1])
-    inputs = [tf.concat([x, ones], axis=1) for x in h]  # h̃_l = [h_l, 1]
-    head_kernel, head_bias = chain.head
-    out = tf.stop_gradient(tf.matmul(h[-1], params[head_kernel]) + params[head_bias])
-    state_free = [tf.stop_gradient(params[i]) for i in chain.state_free]
-
-    # Once per step: K_l = ∂o/∂y_l for the hidden layers before the last, side by side [n, k, Σ m_l]. The last
-    # one needs none: K_L·ẏ = (ẏ ⊙ σ'(y_L))·W_o and K_Lᵀ·u = (u·W_oᵀ) ⊙ σ'(y_L) are dots with the small head.
-    jacobians: list[tf.Tensor] = []
-    if len(chain.hidden) > 1:
-        jacobians = [tf.transpose(params[head_kernel])[None] * slopes[-1][:, None, :]]  # K_L
-        for layer in range(len(chain.hidden) - 1, 0, -1):
-            next_kernel = params[chain.hidden[layer][0]]  # [m_{l-1}, m_l]
-            jacobians.insert(0, tf.einsum("nkm,jm->nkj", jacobians[0], next_kernel) * slopes[layer - 1][:, None, :])
-        jacobians.pop()  # K_L itself: the dots above
-    widths = [int(k.shape[-1]) for k in jacobians]
-    jacobian = tf.concat(jacobians, axis=2) if jacobians else None
-    jacobian_t = tf.transpose(jacobian, [0, 2, 1]) if jacobians else None  # [n, Σ m_l, k]
-
-    old = actor.distribution(out, state_free)
-
-    def hessian(w: list[tf.Tensor]) -> list[tf.Tensor]:
-        """H·w, w = [ȯ, ṡ...]: the KL's Hessian in (o, s) at the old point."""
-        point = [tf.identity(out)] + [tf.identity(s) for s in state_free]
-        with tf.GradientTape() as outer:
-            outer.watch(point)
-            with tf.GradientTape() as inner:
-                inner.watch(point)
-                kl = tf.reduce_mean(old.kl_divergence(actor.distribution(point[0], point[1:])))
-            grad_w = tf.add_n([tf.reduce_sum(g * t) for g, t in zip(inner.gradient(kl, point), w)])
-        return outer.gradient(grad_w, point, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-
-    def fvp(v: tf.Tensor) -> tf.Tensor:
-        # J·v: ẏ_l = h̃_{l-1}·[Ẇ_l; ḃ_l], ȯ = h̃_L·[Ẇ_o; ḃ_o] + (ẏ_L ⊙ σ'(y_L))·W_o + Σ_{l<L} K_l·ẏ_l
-        pre = [tf.matmul(inputs[layer], block(v, kernel)) for layer, (kernel, _) in enumerate(layers)]
+    def jvp(self, v: tf.Tensor) -> list[tf.Tensor]:
+        """J·v = [ȯ, ṡ...]: ẏ_l = h̃_{l-1}·[Ẇ_l; ḃ_l], ȯ = h̃_L·[Ẇ_o; ḃ_o] + (ẏ_L ⊙ σ'(y_L))·W_o + Σ_{l<L} K_l·ẏ_l."""
+        pre = [tf.matmul(self.inputs[layer], self._block(v, kernel)) for layer, (kernel, _) in enumerate(self.layers)]
         out_dot = pre.pop()
         if pre:
-            out_dot += tf.matmul(pre[-1] * slopes[-1], params[head_kernel])
-        if jacobian is not None:
-            out_dot += tf.reduce_sum(jacobian_t * tf.concat(pre[:-1], axis=1)[:, :, None], axis=1)
-        u_out, *u_free = hessian([out_dot] + [v[offsets[i]:offsets[i + 1]] for i in chain.state_free])
-        # Jᵀ·u: δ_l = K_lᵀ·u (δ_L = (u·W_oᵀ) ⊙ σ'(y_L)), [W_l; b_l] ← h̃_{l-1}ᵀ·δ_l, [W_o; b_o] ← h̃_Lᵀ·u
-        deltas = []
-        if jacobian is not None:
-            deltas = tf.split(tf.reduce_sum(jacobian * u_out[:, :, None], axis=1), widths, axis=1)
-        if pre:
-            deltas.append(tf.matmul(u_out, params[head_kernel], transpose_b=True) * slopes[-1])
-        deltas.append(u_out)
-        pieces = {kernel: tf.reshape(tf.matmul(inputs[layer], delta, transpose_a=True), [-1])
-                  for layer, ((kernel, _), delta) in enumerate(zip(layers, deltas))}
-        pieces.update({i: tf.reshape(u, [-1]) for i, u in zip(chain.state_free, u_free)})
-        return tf.concat([pieces[i] for i in sorted(pieces)], axis=0) + damping * v
+            out_dot += tf.matmul(pre[-1] * self.slopes[-1], self.head_kernel)
+        if self.jacobian_t is not None:
+            out_dot += tf.reduce_sum(self.jacobian_t * tf.concat(pre[:-1], axis=1)[:, :, None], axis=1)
+        return [out_dot] + [v[self.offsets[i]:self.offsets[i + 1]] for i in self.chain.state_free]
 
-    return fvp
+    def vjp(self, u: list[tf.Tensor]) -> tf.Tensor:
+        """Jᵀ·u for u = [u_o, u_s...] (flat): δ_l = K_lᵀ·u_o (δ_L = (u_o·W_oᵀ) ⊙ σ'(y_L)), [W_l; b_l] ← h̃_{l-1}ᵀ·δ_l,
+        [W_o; b_o] ← h̃_Lᵀ·u_o, s ← u_s."""
+        u_out, *u_free = u
+        deltas = []
+        if self.jacobian is not None:
+            deltas = tf.split(tf.reduce_sum(self.jacobian * u_out[:, :, None], axis=1), self.widths, axis=1)
+        if self.chain.hidden:
+            deltas.append(tf.matmul(u_out, self.head_kernel, transpose_b=True) * self.slopes[-1])
+        deltas.append(u_out)
+        pieces = {kernel: tf.reshape(tf.matmul(self.inputs[layer], delta, transpose_a=True), [-1])
+                  for layer, ((kernel, _), delta) in enumerate(zip(self.layers, deltas))}
+        pieces.update({i: tf.reshape(w, [-1]) for i, w in zip(self.chain.state_free, u_free)})
+        return tf.concat([pieces[i] for i in sorted(pieces)], axis=0)
+
+    def hessian(self, w: list[tf.Tensor]) -> list[tf.Tensor]:
+        """H·w, w = [ȯ, ṡ...]: the Hessian of the mean KL(π_old ‖ π(·|o, s)) in (o, s) at the old point."""
+        at = [tf.identity(t) for t in self.point]
+        with tf.GradientTape() as outer:
+            outer.watch(at)
+            with tf.GradientTape() as inner:
+                inner.watch(at)
+                kl = tf.reduce_mean(self.old.kl_divergence(self.actor.distribution(at[0], at[1:])))
+            grad_w = tf.add_n([tf.reduce_sum(g * t) for g, t in zip(inner.gradient(kl, at), w)])
+        return outer.gradient(grad_w, at, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    def gradient(self, objective: Callable[[tfd.Distribution], tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        """(objective(π_old), ∇θ objective(π_θ) at θ_old) = Jᵀ·∂objective/∂(o, s): the chain rule through the
+        recorded Jacobians, no backward pass through the network."""
+        at = [tf.identity(t) for t in self.point]
+        with tf.GradientTape() as tape:
+            tape.watch(at)
+            value = objective(self.actor.distribution(at[0], at[1:]))
+        return value, self.vjp(tape.gradient(value, at, unconnected_gradients=tf.UnconnectedGradients.ZERO))
+
+
+def layer_jacobian_fvp(actor: _Actor, chain: DenseChain, params: list[tf.Tensor], obs: tf.Tensor,
+                       damping: float) -> Callable[[tf.Tensor], tf.Tensor]:
+    """v ↦ Jᵀ·H·J·v + damping·v at θ_old = ``params`` (ordered as ``actor.trainable_variables``), v flat."""
+    linear = Linearization(actor, chain, params, obs)
+    return lambda v: linear.vjp(linear.hessian(linear.jvp(v))) + damping * v

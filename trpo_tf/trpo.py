@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from trpo_tf.fisher import dense_chain, layer_jacobian_fvp
+from trpo_tf.fisher import Linearization, dense_chain
 from trpo_tf.models import GaussianActor, _Actor
 
 tfd = tfp.distributions
@@ -296,22 +296,29 @@ class TRPOPolicyStep:
             ratio = tf.exp(dist.log_prob(actions) - old_log_prob)
             return tf.reduce_mean(ratio * adv)
 
-        # 1. surrogate gradient g
-        with tf.GradientTape() as tape:
-            tape.watch(params)
-            surrogate_before = surrogate_of(policy(params, obs))
-        g = flatten(tape.gradient(surrogate_before, params))
-
-        # 2. Fisher-vector product on (a sub-sample of) the batch
+        # 1. surrogate gradient g; 2. Fisher-vector product on (a sub-sample of) the batch
         if s.fisher_product == "gauss-newton" and self._chain is not None:
-            fvp = layer_jacobian_fvp(self.actor, self._chain, params, obs_fisher, s.cg_damping)
-        elif s.fisher_product in ("gauss-newton", "gauss-newton-autodiff"):
-            fvp = gauss_newton_fvp(policy, params, obs_fisher, s.cg_damping)
-        else:
-            old_dist_fisher = old_dist if s.fisher_subsample == 1 else policy(frozen, obs_fisher)
+            # g = Jᵀ·∂L/∂(o, s) and Fv = Jᵀ·H·J·v + damping·v, with J recorded once (trpo_tf/fisher.py)
+            linear = Linearization(self.actor, self._chain, params, obs)
+            surrogate_before = surrogate_of(old_dist)
+            g = linear.gradient(surrogate_of)[1]
+            linear_fisher = linear if s.fisher_subsample == 1 else \
+                Linearization(self.actor, self._chain, params, obs_fisher)
 
             def fvp(v: tf.Tensor) -> tf.Tensor:
-                return fisher_vector_product(policy, params, obs_fisher, old_dist_fisher, v, s.cg_damping)
+                return linear_fisher.vjp(linear_fisher.hessian(linear_fisher.jvp(v))) + s.cg_damping * v
+        else:
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                surrogate_before = surrogate_of(policy(params, obs))
+            g = flatten(tape.gradient(surrogate_before, params))
+            if s.fisher_product == "nested-tape":
+                old_dist_fisher = old_dist if s.fisher_subsample == 1 else policy(frozen, obs_fisher)
+
+                def fvp(v: tf.Tensor) -> tf.Tensor:
+                    return fisher_vector_product(policy, params, obs_fisher, old_dist_fisher, v, s.cg_damping)
+            else:  # "gauss-newton-autodiff", or "gauss-newton" for an actor that is not a Dense chain
+                fvp = gauss_newton_fvp(policy, params, obs_fisher, s.cg_damping)
 
         # 3. natural gradient direction x ≈ F⁻¹ g, and the largest step √(2δ / xᵀFx)·x
         gradient_ok = _all_finite(surrogate_before, g)
