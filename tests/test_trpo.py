@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from trpo_tf.fisher import dense_chain, layer_jacobian_fvp
 from trpo_tf.models import build_models
 from trpo_tf.trpo import (
     TRPOPolicyStep,
@@ -71,7 +72,7 @@ def test_conjugate_gradient_stops_early_on_tolerance():
     np.testing.assert_allclose(x.numpy(), [1.0, 0.5, 1.0 / 3.0], rtol=1e-5)
 
 
-@pytest.mark.parametrize("product", ["nested-tape", "gauss-newton"])
+@pytest.mark.parametrize("product", ["nested-tape", "gauss-newton-autodiff", "gauss-newton"])
 @pytest.mark.parametrize("kind", ["gaussian", "categorical"])
 def test_fisher_vector_product_equals_explicit_kl_hessian(kind, product):
     actor = _actor(kind, hidden=(8,))
@@ -95,7 +96,9 @@ def test_fisher_vector_product_equals_explicit_kl_hessian(kind, product):
     np.testing.assert_allclose(hessian, hessian.T, atol=1e-5)
 
     def product_fn(damping: float):
-        if product == "gauss-newton":
+        if product == "gauss-newton":  # from the layer Jacobians (trpo_tf/fisher.py)
+            return layer_jacobian_fvp(actor, dense_chain(actor), params, obs, damping)
+        if product == "gauss-newton-autodiff":
             return gauss_newton_fvp(policy, params, obs, damping)
         return lambda v: fisher_vector_product(policy, params, obs, old_dist, v, damping)
 
