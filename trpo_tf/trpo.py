@@ -9,9 +9,10 @@
                                     ≥ accept_ratio · 0.5ᵏ · gᵀstep (a real share of the linear model's
                                     promise, Schulman's original code); else θ_old
 
-The Gauss-Newton product of the Dense-chain actors of trpo_tf/models.py is evaluated from per-sample layer
-Jacobians computed once per step (trpo_tf/fisher.py: 44 MFLOP a product at the seed settings instead of 76);
-``fisher_product="gauss-newton-autodiff"`` keeps the autodiff evaluation below, used for any other actor.
+For the Dense-chain actors of trpo_tf/models.py, the Gauss-Newton product and the surrogate gradient are
+evaluated from per-sample layer Jacobians recorded once per step (trpo_tf/fisher.py: 44 MFLOP a product at the
+seed settings instead of 76). ``fisher_product="gauss-newton-autodiff"`` keeps the autodiff evaluation below,
+which any other actor uses too.
 
 The two Fisher-vector products are equal at θ_old (the KL's gradient vanishes there, so its Hessian is the
 Gauss-Newton matrix Jᵀ H_z J; Martens 2014, "New insights and perspectives on the natural gradient", §9).
