@@ -54,7 +54,7 @@ class DenseChain:
 def dense_chain(actor: _Actor) -> DenseChain | None:
     """The actor's layout as a :class:`DenseChain`, or None when it is not one (then use autodiff)."""
     index = {id(v): i for i, v in enumerate(actor.trainable_variables)}
-    layers = list(getattr(actor, "hidden", [])) + [actor.head]
+    layers = [*actor.hidden, actor.head]
     if not all(isinstance(layer, keras.layers.Dense) and layer.use_bias for layer in layers):
         return None
     if actor.head.activation is not keras.activations.linear:
@@ -69,6 +69,20 @@ def dense_chain(actor: _Actor) -> DenseChain | None:
         return None  # (Keras keeps a Dense layer's bias right after its kernel: [W; b] is one block)
     hidden = tuple((k, b, layer.activation) for (k, b), layer in zip(places[:-1], layers[:-1]))
     return DenseChain(hidden, places[-1], state_free)
+
+
+def kl_hessian_product(old: tfd.Distribution, distribution: Callable[[list[tf.Tensor]], tfd.Distribution],
+                       point: list[tf.Tensor], w: list[tf.Tensor]) -> list[tf.Tensor]:
+    """H·w, H the Hessian of mean KL(``old`` ‖ ``distribution(z)``) in the tensors z at z = ``point``, by double
+    backprop; cheap where each sample's KL reads its own slice of z (the Gauss-Newton products' H)."""
+    at = [tf.identity(t) for t in point]  # the point, separate from ``old``'s own tensors
+    with tf.GradientTape() as outer:
+        outer.watch(at)
+        with tf.GradientTape() as inner:
+            inner.watch(at)
+            kl = tf.reduce_mean(old.kl_divergence(distribution(at)))
+        grad_w = tf.add_n([tf.reduce_sum(g * t) for g, t in zip(inner.gradient(kl, at), w)])
+    return outer.gradient(grad_w, at, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
 
 class Linearization:
@@ -152,14 +166,11 @@ class Linearization:
 
     def hessian(self, w: list[tf.Tensor]) -> list[tf.Tensor]:
         """H·w, w = [ȯ, ṡ...]: the Hessian of the mean KL(π_old ‖ π(·|o, s)) in (o, s) at the old point."""
-        at = [tf.identity(t) for t in self.point]
-        with tf.GradientTape() as outer:
-            outer.watch(at)
-            with tf.GradientTape() as inner:
-                inner.watch(at)
-                kl = tf.reduce_mean(self.old.kl_divergence(self.actor.distribution(at[0], at[1:])))
-            grad_w = tf.add_n([tf.reduce_sum(g * t) for g, t in zip(inner.gradient(kl, at), w)])
-        return outer.gradient(grad_w, at, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return kl_hessian_product(self.old, lambda at: self.actor.distribution(at[0], at[1:]), self.point, w)
+
+    def fvp(self, v: tf.Tensor, damping: float) -> tf.Tensor:
+        """F·v + damping·v = Jᵀ·H·J·v + damping·v, v flat."""
+        return self.vjp(self.hessian(self.jvp(v))) + damping * v
 
     def gradient(self, objective: Callable[[tfd.Distribution], tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
         """(objective(π_old), ∇θ objective(π_θ) at θ_old) = Jᵀ·∂objective/∂(o, s): the chain rule through the
@@ -175,4 +186,4 @@ def layer_jacobian_fvp(actor: _Actor, chain: DenseChain, params: list[tf.Tensor]
                        damping: float) -> Callable[[tf.Tensor], tf.Tensor]:
     """v ↦ Jᵀ·H·J·v + damping·v at θ_old = ``params`` (ordered as ``actor.trainable_variables``), v flat."""
     linear = Linearization(actor, chain, params, obs)
-    return lambda v: linear.vjp(linear.hessian(linear.jvp(v))) + damping * v
+    return lambda v: linear.fvp(v, damping)

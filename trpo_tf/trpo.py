@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from trpo_tf.fisher import Linearization, dense_chain
+from trpo_tf.fisher import Linearization, dense_chain, kl_hessian_product
 from trpo_tf.models import GaussianActor, _Actor
 
 tfd = tfp.distributions
@@ -120,14 +120,7 @@ def gauss_newton_fvp(policy: Callable, params: list[tf.Tensor], obs: tf.Tensor,
     old = tf.nest.pack_sequence_as(dist, z_old, expand_composites=True)
 
     def hessian_z(w: list[tf.Tensor]) -> list[tf.Tensor]:
-        at = [tf.identity(t) for t in z_old]  # the point z = z_old, separate from π_old's own tensors
-        with tf.GradientTape() as outer:
-            outer.watch(at)
-            with tf.GradientTape() as inner:
-                inner.watch(at)
-                kl = tf.reduce_mean(old.kl_divergence(tf.nest.pack_sequence_as(dist, at, expand_composites=True)))
-            grad_w = tf.add_n([tf.reduce_sum(g * t) for g, t in zip(inner.gradient(kl, at), w)])
-        return outer.gradient(grad_w, at, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return kl_hessian_product(old, lambda at: tf.nest.pack_sequence_as(dist, at, expand_composites=True), z_old, w)
 
     def fvp(v: tf.Tensor) -> tf.Tensor:
         with tf.autodiff.ForwardAccumulator(params, unflatten(v, params)) as acc:
@@ -307,7 +300,7 @@ class TRPOPolicyStep:
                 Linearization(self.actor, self._chain, params, obs_fisher)
 
             def fvp(v: tf.Tensor) -> tf.Tensor:
-                return linear_fisher.vjp(linear_fisher.hessian(linear_fisher.jvp(v))) + s.cg_damping * v
+                return linear_fisher.fvp(v, s.cg_damping)
         else:
             with tf.GradientTape() as tape:
                 tape.watch(params)
