@@ -89,13 +89,47 @@ def test_reward_scaler_state_round_trip_scales_a_resumed_stream_exactly_like_an_
     rng = np.random.default_rng(0)
     rewards = rng.normal(1.0, 2.0, size=(300, 3))
     dones = rng.random((300, 3)) < 0.01
-    full = RewardScaler(3, 0.99)(rewards, dones)
+    uninterrupted = RewardScaler(3, 0.99)  # one call per collected batch, as in training
+    full = np.concatenate([uninterrupted(rewards[:137], dones[:137]), uninterrupted(rewards[137:], dones[137:])])
     first = RewardScaler(3, 0.99)
     head = first(rewards[:137], dones[:137])
     resumed = RewardScaler(3, 0.99)
     resumed.load_state(first.state())
     tail = resumed(rewards[137:], dones[137:])
     np.testing.assert_array_equal(np.concatenate([head, tail]), full)
+
+
+def _scale_one_row_at_a_time(scaler: RewardScaler, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+    """The definition: after each row, merge its discounted returns into the running mean and variance
+    (Chan et al.'s pairwise update), then divide that row by the running std."""
+    scaled = np.empty_like(rewards)
+    for t in range(len(rewards)):
+        scaler.discounted = scaler.discounted * scaler.gamma + rewards[t]
+        x = scaler.discounted
+        n = scaler.count + len(x)
+        delta = x.mean() - scaler.mean
+        scaler.var = (scaler.var * scaler.count + x.var() * len(x) + delta**2 * scaler.count * len(x) / n) / n
+        scaler.mean += delta * len(x) / n
+        scaler.count = n
+        scaled[t] = np.clip(rewards[t] / np.sqrt(scaler.var + scaler.epsilon), -scaler.clip, scaler.clip)
+        scaler.discounted = np.where(dones[t], 0.0, scaler.discounted)
+    return scaled
+
+
+def test_reward_scaler_equals_the_row_by_row_running_statistics():
+    """All rows at once from cumulative sums give what merging them one at a time gives, across calls and
+    episode ends, with returns far from zero (where a careless one-pass variance loses its digits)."""
+    rng = np.random.default_rng(3)
+    fast, slow = RewardScaler(8, 0.995), RewardScaler(8, 0.995)
+    for _ in range(4):
+        rewards = rng.normal(3.0, 1.0, size=(256, 8))
+        dones = rng.random((256, 8)) < 0.004
+        np.testing.assert_allclose(fast(rewards, dones), _scale_one_row_at_a_time(slow, rewards, dones), rtol=1e-6)  # float32 out
+        assert fast.count == pytest.approx(slow.count, rel=1e-12)
+        assert fast.mean == pytest.approx(slow.mean, rel=1e-9) and fast.var == pytest.approx(slow.var, rel=1e-9)
+        np.testing.assert_array_equal(fast.discounted, slow.discounted)
+    assert fast(np.zeros((0, 8)), np.zeros((0, 8), bool)).shape == (0, 8)  # an empty batch changes nothing
+    assert fast.count == pytest.approx(slow.count, rel=1e-12)
 
 
 def test_reward_scaler_loads_an_old_state_without_running_returns():

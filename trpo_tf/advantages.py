@@ -50,22 +50,31 @@ class RewardScaler:
         self.count, self.mean, self.var = 1e-4, 0.0, 1.0
 
     def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        """Scale rewards [T, n_envs] collected in order; updates the statistics as it goes."""
-        scaled = np.empty_like(rewards, dtype=np.float32)
-        for t in range(len(rewards)):
-            self.discounted = self.discounted * self.gamma + rewards[t]
-            self._update(self.discounted)
-            scaled[t] = np.clip(rewards[t] / np.sqrt(self.var + self.epsilon), -self.clip, self.clip)
-            self.discounted[dones[t]] = 0.0
-        return scaled
+        """Scale rewards [T, n_envs] collected in order; updates the statistics as it goes.
 
-    def _update(self, x: np.ndarray) -> None:
-        n_b, mean_b, var_b = len(x), float(np.mean(x)), float(np.var(x))
-        n = self.count + n_b
-        delta = mean_b - self.mean
-        self.mean += delta * n_b / n
-        self.var = (self.var * self.count + var_b * n_b + delta**2 * self.count * n_b / n) / n
-        self.count = n
+        Row t is divided by the std of every discounted return seen up to and including row t. Merging the
+        rows one at a time (Chan et al.) gives the pooled mean and variance, so they are computed for all
+        rows at once from cumulative sums (centred on the previous mean); only the discounted returns
+        themselves are a loop over time."""
+        rewards = np.asarray(rewards, np.float64)
+        keep = ~np.asarray(dones, bool)
+        returns = np.empty_like(rewards)  # each env's discounted return after row t, before a reset
+        running = self.discounted
+        for t in range(len(rewards)):
+            running = running * self.gamma + rewards[t]
+            returns[t] = running
+            running = running * keep[t]  # an episode ended: its return starts again from zero
+        self.discounted = running
+
+        centred = returns - self.mean
+        count = self.count + rewards.shape[1] * np.arange(1, len(rewards) + 1)
+        mean = np.cumsum(centred.sum(axis=1)) / count  # the pooled mean after each row, minus self.mean
+        var = np.maximum((self.count * self.var + np.cumsum((centred * centred).sum(axis=1))) / count
+                         - mean * mean, 0.0)
+        if len(rewards):
+            self.count, self.mean, self.var = float(count[-1]), self.mean + float(mean[-1]), float(var[-1])
+        scaled = rewards / np.sqrt(var + self.epsilon)[:, None]
+        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
 
     def state(self) -> dict[str, Any]:
         """Everything that determines the next scaled reward: the statistics and each env's running
