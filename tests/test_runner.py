@@ -164,7 +164,7 @@ def test_health_check_warns_once_per_episode_of_trouble():
 
 
 def test_scalar_log_writes_what_eager_summaries_write(tmp_path):
-    """runner.ScalarLog (one compiled call per row) gives the same TensorBoard tags, steps and values as one
+    """runner.ScalarLog (one serialized Summary per row) gives the same TensorBoard tags, steps and values as one
     eager ``tf.summary.scalar`` per finite column; non-finite and non-numeric columns are left out."""
     import math
 
