@@ -90,8 +90,8 @@ class TRPOConfig:
 
     # engineering
     jit_compile: bool = True
-    overlap_critic: bool = True  # fit the critic of iteration k in a background thread while the envs of
-    #                              k+1 step (same maths and numbers; trpo_tf/overlap.py, docs/benchmarks.md)
+    overlap_critic: bool = True  # fit the critic of iteration k in a background thread beside its policy step
+    #                              and the envs of k+1 (same maths and numbers; trpo_tf/overlap.py)
     checkpoint_every: int = 1  # iterations
     keep_checkpoints: int = 3
     eval_episodes: int = 10

@@ -1,17 +1,19 @@
-"""The critic fit of iteration k beside the env steps of iteration k+1 (issue 13; config ``overlap_critic``).
+"""The critic fit of iteration k beside its policy step and the env steps of iteration k+1 (issue 13; config
+``overlap_critic``).
 
 The next collection needs only θ_{k+1} and the new normalizer statistics; φ_{k+1} (the fitted critic) is
-first needed by the next GAE. So :meth:`trpo_tf.algorithm.TRPO.update_policy` runs the policy step, computes
-the new statistics in numpy *without assigning them*, and starts the critic fit in a background thread
-(:class:`PendingCriticFit`); the runner loads the numpy actor with (θ_{k+1}, stats_{k+1}), collects batch
-k+1, and only then calls :meth:`PendingCriticFit.join`, which waits for the fit, re-raises its exception
-(with the thread's traceback) and assigns the statistics. While the thread runs, nothing writes a variable
-it reads: the critic fit sees the normalizer's variables frozen at stats_k, exactly as in
-:class:`trpo_tf.update.TRPOUpdate`.
+first needed by the next GAE. So :meth:`trpo_tf.algorithm.TRPO.update_policy` starts the critic fit in a
+background thread (:class:`PendingCriticFit`), runs the policy step beside it, and computes the new statistics
+in numpy *without assigning them*; the runner loads the numpy actor with (θ_{k+1}, stats_{k+1}), collects
+batch k+1 (the fit goes on beside it if the policy step ended first), and only then calls
+:meth:`PendingCriticFit.join`, which waits for the fit, re-raises its exception (with the thread's traceback)
+and assigns the statistics. While the thread runs, nothing writes a variable it reads: the critic fit sees the
+normalizer's variables frozen at stats_k, exactly as in :class:`trpo_tf.update.TRPOUpdate`.
 
-A compiled TensorFlow call releases the GIL while it runs, so the fit uses the second core while the main
-thread steps MuJoCo. The maths is that of :class:`trpo_tf.update.TRPOUpdate` (the same two graphs, the same
-seeds, the same order of reads and writes); only when the numbers arrive changes.
+A compiled TensorFlow call releases the GIL while it runs, so the fit takes whichever core is free: the one
+the policy step leaves, then a share of the two that step MuJoCo. The maths is that of
+:class:`trpo_tf.update.TRPOUpdate` (the same two graphs, the same seeds, the same order of reads and writes);
+only when the numbers arrive changes.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ class PendingCriticFit:
     """A critic fit running in a background thread; :meth:`join` returns its diagnostics."""
 
     def __init__(self, critic_trainer: CriticTrainer, obs: np.ndarray, returns: np.ndarray, seed: int,
-                 after_join: Callable[[], None]) -> None:
-        """Start ``critic_trainer.fit(obs, returns, seed)`` now; ``after_join`` runs in the joining thread
-        once the fit has ended (the normalizer's assignment)."""
-        self._after_join = after_join
+                 after_join: Callable[[], None] | None = None) -> None:
+        """Start ``critic_trainer.fit(obs, returns, seed)`` now; ``after_join`` (settable until the join) runs
+        in the joining thread once the fit has ended (the normalizer's assignment)."""
+        self.after_join = after_join
         self._result: dict[str, float] | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(critic_trainer, obs, returns, seed), daemon=True,
@@ -58,7 +60,8 @@ class PendingCriticFit:
         if self._result is None:
             raise RuntimeError("PendingCriticFit.join() called twice")
         result, self._result = self._result, None
-        self._after_join()
+        if self.after_join is not None:
+            self.after_join()
         return {**result, "critic_wait_s": waited}
 
     def abandon(self) -> BaseException | None:

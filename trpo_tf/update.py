@@ -46,7 +46,7 @@ class TRPOUpdate:
                  critic_seed: int, fisher_seed: int | None = None) -> tuple[dict[str, float], dict[str, float]]:
         """One update on a flattened batch [n, ...]; seeds as for the two objects' own calls."""
         if self.parallel:
-            fit = PendingCriticFit(self.critic_trainer, obs, returns, critic_seed, after_join=lambda: None)
+            fit = PendingCriticFit(self.critic_trainer, obs, returns, critic_seed)
             try:
                 policy = self.policy_step(obs, actions, advantages, fisher_seed=fisher_seed)
             except BaseException:
