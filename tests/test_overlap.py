@@ -1,9 +1,11 @@
-"""``overlap_critic``: the critic fit of iteration k beside the env steps of k+1 gives the numbers of the
+"""``overlap_critic``: the critic fit of iteration k beside its policy step and the env steps of k+1 gives the numbers of the
 fused loop — the same checkpoints (every variable, the RNG state, the counters) and metrics rows — also
 across a stop and a resume; an error in the background fit surfaces at the join."""
 
 from __future__ import annotations
 
+import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -81,6 +83,37 @@ def test_a_failed_background_fit_stops_the_run_before_its_row_and_checkpoint(tmp
     assert not list((tmp_path / "run" / "checkpoints").glob("ckpt-*.index"))
     resume_trainer(tmp_path / "run", progress=False).train()
     assert [int(r["iteration"]) for r in read_metrics(run.metrics)] == [1, 2, 3, 4]
+
+
+def test_the_fit_runs_beside_the_policy_step_and_a_failing_step_waits_for_it(tmp_path: Path) -> None:
+    """The critic fit starts before the policy step (so it takes the core the step leaves free); when the step
+    fails, its error reaches train() only after the fit's thread has ended, and nothing of the iteration is
+    written."""
+    trainer = make_trainer(TRPOConfig(**{**SMALL, "task": "CartPole-v1", "overlap_critic": True}),
+                           tmp_path / "run", progress=False)
+    trainer.algorithm.wait_precompile()
+    critic_trainer = trainer.algorithm.critic_trainer
+    real_fit, fit_started, fit_ended = critic_trainer.fit, threading.Event(), threading.Event()
+
+    def slow_fit(*args, **kwargs):  # the real fit, made to outlast the failing step
+        fit_started.set()
+        time.sleep(0.5)
+        try:
+            return real_fit(*args, **kwargs)
+        finally:
+            fit_ended.set()
+
+    def failing_step(*args, **kwargs):
+        seen.append(fit_started.wait(timeout=10))  # never set if the fit started only after the step
+        raise RuntimeError("the policy step failed")
+
+    seen: list[bool] = []
+    critic_trainer.fit, trainer.algorithm.policy_step = slow_fit, failing_step
+    with pytest.raises(RuntimeError, match="the policy step failed"):
+        trainer.train()
+    assert seen == [True] and fit_ended.is_set()
+    run = RunDir(tmp_path / "run")
+    assert not run.metrics.exists() or read_metrics(run.metrics) == []
 
 
 def test_with_xla_the_overlapped_loop_stays_within_float_noise_of_the_fused_one(tmp_path: Path) -> None:
