@@ -103,3 +103,22 @@ def test_explained_variance():
     assert explained_variance(np.full(4, target.mean()), target) == pytest.approx(0.0)
     assert explained_variance(target[::-1], target) < 0.0
     assert np.isnan(explained_variance(target, np.ones(4)))
+
+
+def test_the_fit_is_minibatch_adam_on_the_model_as_called():
+    """The compiled fit normalizes the batch once; its weights and Adam slots equal those of a plain eager loop
+    that calls the critic (normalizer included) on each minibatch of the same order (to float rounding: a
+    graph and eager ops round apart)."""
+    trainer, reference = _trainer(jit=False, epochs=3), _trainer(jit=False, epochs=3)
+    for t in (trainer, reference):
+        t.critic.normalizer.update(OBS[:500] * 3.0 + 1.0)  # statistics far from identity
+    out = trainer.fit(OBS, RETURNS, seed=4)
+    variables = reference.critic.trainable_variables
+    for rows in reference.minibatch_order(len(OBS), seed=4):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(reference.critic(tf.gather(OBS, rows)) - tf.gather(RETURNS, rows)))
+        reference.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    for a, b in zip(trainer.critic.trainable_variables + trainer.optimizer.variables,
+                    reference.critic.trainable_variables + reference.optimizer.variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.name)
+    assert out["value_loss_after"] == pytest.approx(float(np.mean((reference.values(OBS) - RETURNS) ** 2)), rel=1e-6)

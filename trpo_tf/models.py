@@ -214,10 +214,13 @@ class Critic(keras.Model):
                                              bias_initializer="zeros", name="critic_value")
 
     def call(self, obs: tf.Tensor) -> tf.Tensor:
-        x = self.normalizer(obs)
+        return self.value_of_normalized(self.normalizer(obs))
+
+    def value_of_normalized(self, z: tf.Tensor) -> tf.Tensor:
+        """V from observations already through the normalizer (the critic fit normalizes its batch once)."""
         for layer in self.hidden:
-            x = layer(x)
-        return tf.squeeze(self.value_head(x), axis=-1)
+            z = layer(z)
+        return tf.squeeze(self.value_head(z), axis=-1)
 
 
 def build_models(observation_space: gym.Space, action_space: gym.Space, hidden_sizes: list[int],
