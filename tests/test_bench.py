@@ -43,6 +43,11 @@ def test_bench_train_runs_a_short_real_training():
                       raw_env_steps=200)
     assert out["env_steps"] == 512 and out["gym_id"] == "CartPole-v1"
     assert out["steps_per_s"] > 0.0 and out["raw_vector_env_steps_per_s"] > 0.0
+    before, after = out["raw_before_after_steps_per_s"]
+    assert before > 0.0 and after > 0.0
+    assert out["raw_vector_env_steps_per_s"] == pytest.approx((before + after) / 2, abs=0.1)
+    assert out["fraction_of_raw"]["overall"] == pytest.approx(out["steps_per_s"] / out["raw_vector_env_steps_per_s"],
+                                                              abs=6e-4)  # (rounded to 3 places)
     assert out["settings"]["n_steps"] == 256
     assert set(out["median_iteration_s"]) == {"collect_s", "acting_s", "env_s", "policy_s", "gae_s", "update_s",
                                               "normalizer_s", "critic_wait_s", "log_s", "checkpoint_s"}

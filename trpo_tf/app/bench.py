@@ -197,7 +197,9 @@ def _workers_random_rate(factory: Any, n_envs: int, steps: int, seed: int) -> fl
 def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str, Any] | None = None,
                 raw_env_steps: int = 20_000, seed: int = 0) -> dict[str, Any]:
     """End-to-end training env-steps/s with the task's preset (plus ``overrides``), in a temporary run
-    directory, next to the raw random-action rate of the same vector env (same n_envs and mode).
+    directory, next to the raw random-action rate of the same vector env (same n_envs and mode), measured
+    just before and just after the run (``raw_vector_env_steps_per_s`` is their mean, ``fraction_of_raw``
+    the training rates over it: the VM's speed drifts by tens of percent within minutes here).
 
     ``steps_per_s`` counts everything: collection, GAE, policy step, critic fit, metrics and checkpoints.
     The first iteration (tracing and XLA compilation) is reported separately. Phases: ``update_s`` is the
@@ -214,6 +216,12 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     config = config_for_task(task, {"total_steps": steps, "seed": seed, "eval_episodes": 0, **(overrides or {})})
     resolved = robots.resolve_task(task)
     gym_id, kwargs = resolved.gym_id, {**resolved.env_kwargs, **config.env_kwargs}
+
+    def raw_rate() -> float:
+        return (bench_vector_env(gym_id, config.n_envs, config.vector_env, kwargs, raw_env_steps, seed)
+                if raw_env_steps and config.vector_env != "ray" else float("nan"))
+
+    raw_before = raw_rate()  # before and after the run: the VM's speed drifts within minutes
     with tempfile.TemporaryDirectory(prefix="trpo-bench-") as tmp:
         trainer = make_trainer(config, os.path.join(tmp, "run"), progress=False)
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -234,20 +242,24 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     ray = {} if not timing else {
         f"{mode}_overhead_ms_median": round(1000.0 * statistics.median(t["overhead_s"] for t in timing), 2),
         f"{mode}_worker_busy_s_median": round(statistics.median(t["worker_busy_s"] for t in timing), 4)}
-    raw = (bench_vector_env(gym_id, config.n_envs, config.vector_env, kwargs, raw_env_steps, seed)
-           if raw_env_steps and config.vector_env != "ray" else float("nan"))
+    raw_after = raw_rate()
+    raw = (raw_before + raw_after) / 2.0
+    overall = len(rows) * config.batch_size / wall if rows else float("nan")
+    steady = steady_steps / steady_s if later and steady_s > 0 else float("nan")
     return {
         "task": task,
         "gym_id": gym_id,
         "env_steps": int(rows[-1]["env_steps"]) if rows else 0,
         "wall_s": round(wall, 2),
         "process_cpu_s": round(cpu, 2),
-        "steps_per_s": round(len(rows) * config.batch_size / wall, 1) if rows else float("nan"),
-        "steady_steps_per_s": round(steady_steps / steady_s, 1) if later and steady_s > 0 else float("nan"),
+        "steps_per_s": round(overall, 1),
+        "steady_steps_per_s": round(steady, 1),
         "first_iteration_s": round(first_s, 2),
         "startup_and_shutdown_s": round(wall - float(rows[-1]["time_s"]), 2) if rows else float("nan"),
         "median_iteration_s": {**{k: round(v, 4) for k, v in per_iter.items()}, **phases},
-        "raw_vector_env_steps_per_s": round(raw, 1),
+        "raw_vector_env_steps_per_s": round(raw, 1),  # the mean of the rates measured before and after the run
+        "raw_before_after_steps_per_s": [round(raw_before, 1), round(raw_after, 1)],
+        "fraction_of_raw": {"overall": round(overall / raw, 3), "steady": round(steady / raw, 3)},
         **ray,
         "last_episode_return_mean": float(rows[-1]["episode_return_mean"]) if rows else float("nan"),
         "settings": {k: v for k, v in config.to_dict().items() if k != "env_kwargs"},
