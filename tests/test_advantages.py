@@ -124,7 +124,8 @@ def test_reward_scaler_equals_the_row_by_row_running_statistics():
     for _ in range(4):
         rewards = rng.normal(3.0, 1.0, size=(256, 8))
         dones = rng.random((256, 8)) < 0.004
-        np.testing.assert_allclose(fast(rewards, dones), _scale_one_row_at_a_time(slow, rewards, dones), rtol=1e-6)  # float32 out
+        np.testing.assert_allclose(fast(rewards, dones), _scale_one_row_at_a_time(slow, rewards, dones),
+                                   rtol=1e-6)  # (float32 out)
         assert fast.count == pytest.approx(slow.count, rel=1e-12)
         assert fast.mean == pytest.approx(slow.mean, rel=1e-9) and fast.var == pytest.approx(slow.var, rel=1e-9)
         np.testing.assert_array_equal(fast.discounted, slow.discounted)

@@ -1,6 +1,6 @@
-"""``overlap_critic``: the critic fit of iteration k beside its policy step and the env steps of k+1 gives the numbers of the
-fused loop — the same checkpoints (every variable, the RNG state, the counters) and metrics rows — also
-across a stop and a resume; an error in the background fit surfaces at the join."""
+"""``overlap_critic``: the critic fit of iteration k beside its policy step and the env steps of k+1 gives the
+numbers of the fused loop — the same checkpoints (every variable, the RNG state, the counters) and metrics
+rows — also across a stop and a resume; an error in the background fit surfaces at the join."""
 
 from __future__ import annotations
 

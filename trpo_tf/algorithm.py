@@ -11,9 +11,9 @@ One update, in order:
                                                                and is judged, under frozen statistics)
 
 :meth:`update_policy` is the same iteration split in two for ``overlap_critic`` (:mod:`trpo_tf.overlap`): the
-critic fit in a background thread, started beside the policy step and joined after the next collection (its
-:meth:`~trpo_tf.overlap.PendingCriticFit.join` assigns the statistics); the policy step and the new statistics
-(computed, not assigned) now; same maths, same numbers.
+new statistics (computed, not assigned) and the policy step now, the critic fit in a background thread started
+beside the step and joined after the next collection (its :meth:`~trpo_tf.overlap.PendingCriticFit.join`
+assigns the statistics); same maths, same numbers.
 """
 
 from __future__ import annotations
@@ -147,9 +147,9 @@ class TRPO:
 
     def update_policy(self, batch: RolloutBatch, critic_seed: int,
                       fisher_seed: int | None = None) -> tuple[dict[str, Any], PendingCriticFit]:
-        """:meth:`update` split for the overlapped loop: values + GAE; the critic fit started in a background
-        thread under the old statistics, beside the policy step (θ written); the new normalizer statistics
-        computed but NOT assigned (``diagnostics["obs_stats"]``: give them to the numpy actor). Returns (the
+        """:meth:`update` split for the overlapped loop: values + GAE; the new normalizer statistics computed but
+        NOT assigned (``diagnostics["obs_stats"]``: give them to the numpy actor); the critic fit started in a
+        background thread under the old statistics, and the policy step (θ written) beside it. Returns (the
         diagnostics without the critic's, the pending fit, which goes on beside the next collection if the
         policy step ended first); its ``join()`` returns ``value_loss``, ``value_loss_after`` and
         ``critic_wait_s`` and then assigns the statistics. Call nothing that reads or writes the critic, its
@@ -159,19 +159,14 @@ class TRPO:
         t0 = time.perf_counter()
         obs, actions, advantages, returns, values = self._prepare(batch)
         t1 = time.perf_counter()
-        pending = PendingCriticFit(self.critic_trainer, obs, returns, critic_seed)
-        try:
-            policy = self.policy_step(obs, actions, advantages, fisher_seed=fisher_seed)
-            t2 = time.perf_counter()
-            stats = self.normalizer.merged(obs)
-        except BaseException:
-            pending.abandon()  # the fit's own error, if any, is the lesser news
-            raise
+        stats = self.normalizer.merged(obs)  # reads only the normalizer, which neither part writes
+        t2 = time.perf_counter()
+        policy, pending = PendingCriticFit.beside(
+            lambda: self.policy_step(obs, actions, advantages, fisher_seed=fisher_seed), self.critic_trainer,
+            obs, returns, critic_seed, after_join=None if stats is None else lambda: self.normalizer.assign(stats))
         t3 = time.perf_counter()
-        if stats is not None:
-            pending.after_join = lambda: self.normalizer.assign(stats)
         return ({**self._diagnostics(policy, values, returns), "obs_stats": stats, "gae_s": t1 - t0,
-                 "update_s": t2 - t1, "normalizer_s": t3 - t2}, pending)
+                 "update_s": t3 - t2, "normalizer_s": t2 - t1}, pending)
 
     def _prepare(self, batch: RolloutBatch) -> tuple[np.ndarray, ...]:
         """(obs, actions, advantages, returns, values) of ``batch``, flattened over time and envs."""

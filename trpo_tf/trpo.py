@@ -120,7 +120,8 @@ def gauss_newton_fvp(policy: Callable, params: list[tf.Tensor], obs: tf.Tensor,
     old = tf.nest.pack_sequence_as(dist, z_old, expand_composites=True)
 
     def hessian_z(w: list[tf.Tensor]) -> list[tf.Tensor]:
-        return kl_hessian_product(old, lambda at: tf.nest.pack_sequence_as(dist, at, expand_composites=True), z_old, w)
+        return kl_hessian_product(old, lambda at: tf.nest.pack_sequence_as(dist, at, expand_composites=True),
+                                  z_old, w)
 
     def fvp(v: tf.Tensor) -> tf.Tensor:
         with tf.autodiff.ForwardAccumulator(params, unflatten(v, params)) as acc:

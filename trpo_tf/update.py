@@ -46,12 +46,9 @@ class TRPOUpdate:
                  critic_seed: int, fisher_seed: int | None = None) -> tuple[dict[str, float], dict[str, float]]:
         """One update on a flattened batch [n, ...]; seeds as for the two objects' own calls."""
         if self.parallel:
-            fit = PendingCriticFit(self.critic_trainer, obs, returns, critic_seed)
-            try:
-                policy = self.policy_step(obs, actions, advantages, fisher_seed=fisher_seed)
-            except BaseException:
-                fit.abandon()  # the fit's own error, if any, is the lesser news
-                raise
+            policy, fit = PendingCriticFit.beside(
+                lambda: self.policy_step(obs, actions, advantages, fisher_seed=fisher_seed),
+                self.critic_trainer, obs, returns, critic_seed)
             critic = fit.join()
             del critic["critic_wait_s"]
             return policy, critic
