@@ -24,8 +24,9 @@ class CriticTrainer:
         self.epochs, self.batch_size = epochs, batch_size
         self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
         self.optimizer.build(critic.trainable_variables)
-        self._fit = tf.function(self._fit_graph, jit_compile=jit_compile, reduce_retracing=True)
-        self._predict = tf.function(critic.call, input_signature=[tf.TensorSpec([None, None], tf.float32)])
+        self._fit = tf.function(self._fit_graph, jit_compile=jit_compile, reduce_retracing=True, autograph=False)
+        self._predict = tf.function(critic.call, input_signature=[tf.TensorSpec([None, None], tf.float32)],
+                                    autograph=False)
 
     def values(self, obs: np.ndarray) -> np.ndarray:
         """V(s) for a batch of raw observations (any batch size, no retracing)."""
@@ -58,6 +59,7 @@ class CriticTrainer:
         2,048 on these 2 cores, issue 13). All minibatches are gathered once before the loop: a data-dependent
         gather inside an XLA while-loop costs ~100× more on CPU than slicing a pre-gathered [k, batch, ...]
         tensor.
+        The loop is an explicit ``tf.while_loop``: the function is traced without AutoGraph (faster to trace).
         """
         variables = self.critic.trainable_variables
         normalized = self.critic.normalizer(obs)
@@ -68,8 +70,12 @@ class CriticTrainer:
         loss_before = mse(normalized, returns)
         if self.epochs > 0:  # (XLA cannot compile the loop over an empty order)
             z_batches, return_batches = tf.gather(normalized, order), tf.gather(returns, order)
-            for k in tf.range(tf.shape(order)[0]):
+
+            def adam_step(k: tf.Tensor) -> tuple[tf.Tensor]:
                 with tf.GradientTape() as tape:
                     loss = mse(z_batches[k], return_batches[k])
                 self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+                return (k + 1,)
+
+            tf.while_loop(lambda k: k < tf.shape(order)[0], adam_step, (tf.constant(0),))
         return {"value_loss": loss_before, "value_loss_after": mse(normalized, returns)}

@@ -229,7 +229,8 @@ class TRPOPolicyStep:
         self.settings = settings
         self._rng = np.random.default_rng(seed)  # Fisher sub-sample seeds when the caller passes none
         self._chain = dense_chain(actor)  # None: not a Dense chain, the Gauss-Newton product by autodiff
-        self._compiled = tf.function(self._step, jit_compile=jit_compile, reduce_retracing=True)
+        # The loops are explicit tf.while_loops, so no AutoGraph: converting the sources was ~1 s of the first call.
+        self._compiled = tf.function(self._step, jit_compile=jit_compile, reduce_retracing=True, autograph=False)
 
     def __call__(self, obs: np.ndarray, actions: np.ndarray, advantages: np.ndarray,
                  fisher_seed: int | None = None) -> dict[str, float]:

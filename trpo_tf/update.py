@@ -40,7 +40,8 @@ class TRPOUpdate:
         chooses side by side when the process may use two or more CPUs."""
         self.policy_step, self.critic_trainer = policy_step, critic_trainer
         self.parallel = usable_cpus() > 1 if parallel is None else parallel
-        self._compiled = tf.function(self._graph, jit_compile=jit_compile, reduce_retracing=True)
+        self._compiled = tf.function(self._graph, jit_compile=jit_compile, reduce_retracing=True,
+                                     autograph=False)
 
     def __call__(self, obs: np.ndarray, actions: np.ndarray, advantages: np.ndarray, returns: np.ndarray,
                  critic_seed: int, fisher_seed: int | None = None) -> tuple[dict[str, float], dict[str, float]]:
