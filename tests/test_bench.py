@@ -52,6 +52,7 @@ def test_bench_train_runs_a_short_real_training():
     assert set(out["median_iteration_s"]) == {"collect_s", "acting_s", "env_s", "policy_s", "gae_s", "update_s",
                                               "normalizer_s", "critic_wait_s", "log_s", "checkpoint_s"}
     assert out["settings"]["overlap_critic"] is True and out["process_cpu_s"] > 0
+    assert out["setup_s"] > 0.0  # building the trainer, outside the timed train()
     phases = out["median_iteration_s"]
     assert phases["acting_s"] > 0 and phases["update_s"] > 0 and phases["checkpoint_s"] > 0
     assert abs(phases["acting_s"] + phases["env_s"] - phases["collect_s"]) < 0.05 * phases["collect_s"] + 1e-3

@@ -201,8 +201,10 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     just before and just after the run (``raw_vector_env_steps_per_s`` is their mean, ``fraction_of_raw``
     the training rates over it: the VM's speed drifts by tens of percent within minutes here).
 
-    ``steps_per_s`` counts everything: collection, GAE, policy step, critic fit, metrics and checkpoints.
-    The first iteration (tracing and XLA compilation) is reported separately. Phases: ``update_s`` is the
+    ``steps_per_s`` counts everything from ``train()`` on: collection, GAE, policy step, critic fit, metrics and
+    checkpoints. The first iteration (the rest of tracing and XLA compilation) is reported separately, and
+    ``setup_s`` is building the trainer before it (models, env probe, normalizer warm-up; the compilation starts
+    there in the background), which ``steps_per_s`` leaves out as SB3's ``learn()`` timing leaves out its model. Phases: ``update_s`` is the
     policy step + critic fit, or the policy step alone with ``overlap_critic`` (then ``critic_wait_s`` is
     the loop's wait for the critic fit that ran beside the next collection); ``process_cpu_s``: CPU seconds
     of this process (all threads) over the run, its workers' excluded.
@@ -223,6 +225,7 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
 
     raw_before = raw_rate()  # before and after the run: the VM's speed drifts within minutes
     with tempfile.TemporaryDirectory(prefix="trpo-bench-") as tmp:
+        setup_start = time.perf_counter()
         trainer = make_trainer(config, os.path.join(tmp, "run"), progress=False)
         start, cpu_start = time.perf_counter(), time.process_time()
         trainer.train()
@@ -254,6 +257,7 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
         "process_cpu_s": round(cpu, 2),
         "steps_per_s": round(overall, 1),
         "steady_steps_per_s": round(steady, 1),
+        "setup_s": round(start - setup_start, 2),
         "first_iteration_s": round(first_s, 2),
         "startup_and_shutdown_s": round(wall - float(rows[-1]["time_s"]), 2) if rows else float("nan"),
         "median_iteration_s": {**{k: round(v, 4) for k, v in per_iter.items()}, **phases},
