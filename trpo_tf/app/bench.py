@@ -205,9 +205,9 @@ def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str,
     checkpoints. The first iteration (the rest of tracing and XLA compilation) is reported separately, and
     ``setup_s`` is building the trainer before it (models, env probe, normalizer warm-up; the compilation starts
     there in the background), which ``steps_per_s`` leaves out as SB3's ``learn()`` timing leaves out its model.
-    Phases: ``update_s`` is the policy step + critic fit, or the policy step alone with ``overlap_critic`` (then ``critic_wait_s`` is
-    the loop's wait for the critic fit that ran beside the next collection); ``process_cpu_s``: CPU seconds
-    of this process (all threads) over the run, its workers' excluded.
+    Phases: ``update_s`` is the policy step + critic fit, or the policy step alone with ``overlap_critic`` (then
+    ``critic_wait_s`` is the loop's wait for the critic fit that ran beside the next collection);
+    ``process_cpu_s``: CPU seconds of this process (all threads) over the run, its workers' excluded.
     """
     import robots
     from trpo_tf.app.training import config_for_task, make_trainer
