@@ -288,7 +288,8 @@ class TRPOPolicyStep:
         adv = tf.where(spread == 0.0, tf.zeros_like(advantages),  # (a NaN spread keeps the NaNs: status 2)
                        (advantages - tf.reduce_mean(advantages)) / (tf.math.reduce_std(advantages) + 1e-8))
 
-        def surrogate_of(dist: tfd.Distribution) -> tf.Tensor:  # L = mean(π(a|s) / π_old(a|s) · Â) for a candidate's distribution
+        # L = mean(π(a|s) / π_old(a|s) · Â) for a candidate's distribution
+        def surrogate_of(dist: tfd.Distribution) -> tf.Tensor:
             ratio = tf.exp(dist.log_prob(actions) - old_log_prob)
             return tf.reduce_mean(ratio * adv)
 
