@@ -28,8 +28,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -79,39 +77,18 @@ class Snapshot:
 
 
 def measure_raw(task: str, config: Any, steps: int, seed: int) -> dict[str, float]:
-    """Random-action steps/s of the preset's layout and the machine's busy core-seconds per 1,000 steps."""
+    """Random-action steps/s of the preset's layout (:func:`trpo_tf.app.bench.random_stepper`) and the machine's
+    busy core-seconds per 1,000 steps over the stepping alone."""
     import robots
-    from trpo_tf.acting import NumpyActor
-    from trpo_tf.models import build_models
-    from trpo_tf.process_rollout import ProcessRolloutCollector
-    from trpo_tf.rollout import make_vector_env
-    from trpo_tf.vector import random_steps
+    from trpo_tf.app.bench import random_stepper
 
     resolved = robots.resolve_task(task)
-    factory = robots.EnvFactory(resolved.gym_id, {**resolved.env_kwargs, **config.env_kwargs})
     vector_steps = max(1, steps // config.n_envs)
-    if config.vector_env == "workers":
-        probe = factory()
-        actor, _ = build_models(probe.observation_space, probe.action_space, [8])
-        probe.close()
-        collector = ProcessRolloutCollector(factory, config.n_envs, NumpyActor(actor), seed, config.n_workers)
-        try:
-            collector.random_steps_per_s(50, seed)  # warm-up
-            busy0, start = machine_busy_idle()[0], time.perf_counter()
-            collector.random_steps_per_s(vector_steps, seed)
-            wall, busy = time.perf_counter() - start, machine_busy_idle()[0] - busy0
-        finally:
-            collector.close()
-    else:
-        envs = make_vector_env(factory, config.n_envs, config.vector_env, config.n_workers)
-        try:
-            envs.reset(seed=seed)
-            random_steps(envs, 50, seed)
-            busy0, start = machine_busy_idle()[0], time.perf_counter()
-            random_steps(envs, vector_steps, seed)
-            wall, busy = time.perf_counter() - start, machine_busy_idle()[0] - busy0
-        finally:
-            envs.close()
+    with random_stepper(resolved.gym_id, config.n_envs, config.vector_env,
+                        {**resolved.env_kwargs, **config.env_kwargs}, seed, config.n_workers) as step:
+        busy0 = machine_busy_idle()[0]
+        wall = step(vector_steps)
+        busy = machine_busy_idle()[0] - busy0
     env_steps = vector_steps * config.n_envs
     return {"steps_per_s": env_steps / wall, "busy_core_ms_per_1k_steps": 1e6 * busy / env_steps,
             "busy_cores": busy / wall}
@@ -121,10 +98,15 @@ def measure_training(config: Any) -> dict[str, Any]:
     """Train the preset; per-iteration CPU of iterations 3…N, and the whole train() call's busy core-seconds."""
     from trpo_tf.app.training import make_trainer
 
-    marks: list[Snapshot] = []
+    # /proc is read at the window's two ends only (after the 3rd iteration and after the last), not in the loop.
+    calls = 0
+    window: list[Snapshot] = []
 
     def callback(row: dict[str, Any], acting: Any) -> bool:
-        marks.append(Snapshot())
+        nonlocal calls
+        calls += 1
+        if calls == 3 or int(row["env_steps"]) >= config.total_steps:
+            window.append(Snapshot())
         return False
 
     with tempfile.TemporaryDirectory(prefix="trpo-cpu-budget-") as tmp:
@@ -132,10 +114,10 @@ def measure_training(config: Any) -> dict[str, Any]:
         start = Snapshot()
         trainer.train(callback)
         end = Snapshot()
-    if len(marks) < 4:
+    if calls < 4:
         raise SystemExit("cpu_budget: need at least 4 iterations; raise --steps")
-    first, last = marks[2], marks[-1]
-    n = len(marks) - 3
+    first, last = window[0], window[-1]
+    n = calls - 3
     main_tid = os.getpid()  # the main thread's id is the process id on Linux
     main = last.threads.get(main_tid, 0.0) - first.threads.get(main_tid, 0.0)
     threads = sum(v - first.threads.get(t, 0.0) for t, v in last.threads.items() if t != main_tid)
@@ -218,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # a KeyError's str is quoted
         print(f"cpu_budget: {message}", file=sys.stderr)
         return 2
-    print(json.dumps(result, default=lambda x: x.item() if isinstance(x, np.generic) else str(x)))
+    print(json.dumps(result))
     return 0
 
 

@@ -10,12 +10,13 @@ measured in one session (``docs/benchmarks.md``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
 import tempfile
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -155,43 +156,47 @@ def bench_update(obs_dim: int = 11, act_dim: int = 3, batch: int = 2048, hidden:
     }
 
 
-def bench_vector_env(gym_id: str, n_envs: int, mode: str, kwargs: dict[str, Any] | None = None,
-                     steps: int = 20_000, seed: int = 0) -> float:
-    """Env-steps/s of the vector env the trainer would build, stepping uniformly random actions. For
-    ``workers``: every block at once, each in its own process (its workers' simulators' rate)."""
+@contextlib.contextmanager
+def random_stepper(gym_id: str, n_envs: int, mode: str, kwargs: dict[str, Any] | None = None, seed: int = 0,
+                   n_workers: int = 0) -> Iterator[Callable[[int], float]]:
+    """The vector env the trainer would build, warmed up, as ``step(vector_steps) -> seconds``: that many steps of
+    every env with uniformly random actions, timed by the stepping code itself. For ``workers``: every block at
+    once, each in its own process (an untrained actor only builds the collector)."""
     import robots  # local: keeps `bench_update` free of robot imports
     from trpo_tf.rollout import make_vector_env
     from trpo_tf.vector import random_steps
 
     factory = robots.EnvFactory(gym_id, dict(kwargs or {}))
     if mode == "workers":
-        return _workers_random_rate(factory, n_envs, steps, seed)
-    envs = make_vector_env(factory, n_envs, mode)
+        from trpo_tf.acting import NumpyActor
+        from trpo_tf.process_rollout import ProcessRolloutCollector
+
+        probe = factory()
+        actor, _ = build_models(probe.observation_space, probe.action_space, [8])
+        probe.close()
+        collector = ProcessRolloutCollector(factory, n_envs, NumpyActor(actor), seed, n_workers)
+        try:
+            collector.random_steps_per_s(50, seed)  # warm-up
+            yield lambda vector_steps: vector_steps * n_envs / collector.random_steps_per_s(vector_steps, seed)
+        finally:
+            collector.close()
+        return
+    envs = make_vector_env(factory, n_envs, mode, n_workers)
     try:
         envs.reset(seed=seed)
         random_steps(envs, 50, seed)  # warm-up
-        vector_steps = max(1, steps // n_envs)
-        elapsed = random_steps(envs, vector_steps, seed)
+        yield lambda vector_steps: random_steps(envs, vector_steps, seed)
     finally:
         envs.close()
-    return vector_steps * n_envs / elapsed
 
 
-def _workers_random_rate(factory: Any, n_envs: int, steps: int, seed: int) -> float:
-    """:func:`bench_vector_env` for ``vector_env: workers`` (an untrained actor only builds the collector)."""
-    from trpo_tf.acting import NumpyActor
-    from trpo_tf.models import build_models
-    from trpo_tf.process_rollout import ProcessRolloutCollector
-
-    probe = factory()
-    actor, _ = build_models(probe.observation_space, probe.action_space, [8])
-    probe.close()
-    collector = ProcessRolloutCollector(factory, n_envs, NumpyActor(actor), seed)
-    try:
-        collector.random_steps_per_s(50, seed)  # warm-up, as above
-        return collector.random_steps_per_s(max(1, steps // n_envs), seed)
-    finally:
-        collector.close()
+def bench_vector_env(gym_id: str, n_envs: int, mode: str, kwargs: dict[str, Any] | None = None,
+                     steps: int = 20_000, seed: int = 0) -> float:
+    """Env-steps/s of the vector env the trainer would build, stepping uniformly random actions
+    (:func:`random_stepper`)."""
+    vector_steps = max(1, steps // n_envs)
+    with random_stepper(gym_id, n_envs, mode, kwargs, seed) as step:
+        return vector_steps * n_envs / step(vector_steps)
 
 
 def bench_train(task: str = "hopper", steps: int = 100_000, overrides: dict[str, Any] | None = None,
@@ -305,4 +310,4 @@ def bench_vector_envs(task: str, modes: Sequence[str], steps: int, rounds: int =
     return {"task": task, "steps": steps, "rounds": rounds, "modes": table, "runs": runs, "machine": machine_info()}
 
 
-__all__ = ["bench_update", "bench_train", "bench_vector_env", "bench_vector_envs", "machine_info"]
+__all__ = ["bench_update", "bench_train", "bench_vector_env", "bench_vector_envs", "machine_info", "random_stepper"]
